@@ -1,0 +1,70 @@
+// The simulator's heart: one thread, one queue of events ordered by (virtual time, sequence
+// number). Running an event advances virtual time to it; time jumps over idle gaps.
+//
+// Every event that matters to behaviour is also recorded in the trace: (time, node, kind,
+// detail) folded into a running 64-bit hash, and optionally written as JSON lines, so two
+// runs of one seed can be compared and the first differing event found.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/functional/any_invocable.h"
+
+namespace keel::sim {
+
+class Scheduler {
+ public:
+  using Fn = absl::AnyInvocable<void()>;
+  struct EventId {
+    int64_t time_ns = 0;
+    uint64_t seq = 0;
+    auto operator<=>(const EventId&) const = default;
+  };
+
+  Scheduler() = default;
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+  ~Scheduler();
+
+  // Global virtual time (nodes see it through their own, possibly drifting, clocks).
+  int64_t now_ns() const { return now_ns_; }
+
+  // Schedules fn at absolute time max(time_ns, now). Events at one time run in the order
+  // they were scheduled.
+  EventId at(int64_t time_ns, Fn fn);
+  EventId after(int64_t delay_ns, Fn fn) { return at(now_ns_ + delay_ns, std::move(fn)); }
+  // Removes a pending event; a no-op if it already ran or was cancelled.
+  void cancel(EventId id) { queue_.erase(id); }
+
+  // Runs the next event; false if there is none.
+  bool step();
+  // Runs events with time <= end_ns, then sets the time to end_ns. Stops early (returning
+  // false) after `events_max` events, a bound against runaway loops.
+  bool run_until(int64_t end_ns, uint64_t events_max = UINT64_MAX);
+
+  size_t pending() const { return queue_.size(); }
+  uint64_t events_run() const { return events_run_; }
+
+  // Trace: folds the event into the hash; writes a JSON line when a trace file is open.
+  void record(std::string_view node, std::string_view kind, std::string_view detail);
+  uint64_t trace_hash() const { return hash_; }
+  uint64_t trace_events() const { return trace_events_; }
+  // Writes every later record to `path` as JSON lines {"t":..,"n":..,"k":..,"d":..,"h":..}.
+  bool open_trace_file(const std::string& path);
+
+ private:
+  int64_t now_ns_ = 0;
+  uint64_t next_seq_ = 0;
+  uint64_t events_run_ = 0;
+  uint64_t hash_ = 0xcbf29ce484222325ULL;
+  uint64_t trace_events_ = 0;
+  std::FILE* trace_file_ = nullptr;
+  std::map<EventId, Fn> queue_;
+};
+
+}  // namespace keel::sim
