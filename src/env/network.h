@@ -4,6 +4,8 @@
 // Contract:
 // - Every callback runs later, on the node's event loop; never inside the call that caused
 //   it. Destroying a Stream or Listener guarantees none of its callbacks runs afterwards.
+//   A Stream must not be destroyed inside one of its own callbacks: close() it there, and
+//   destroy it from a later event.
 // - Streams are TCP-like: bytes arrive in order, without gaps or duplicates, for as long as
 //   the stream lives. Across streams there is no ordering: a message sent on an old stream
 //   may arrive after one sent on a newer stream to the same peer. A stream may be reset at
