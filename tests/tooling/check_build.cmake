@@ -1,0 +1,27 @@
+# Builds one target and checks the outcome: cmake -DBUILD_DIR=... -DTARGET=... -DEXPECT=pass|fail
+# [-DREGEX=...] -P check_build.cmake. With EXPECT=fail the build must fail AND its output
+# must match REGEX, so that it fails for the reason the test is about.
+foreach(var BUILD_DIR TARGET EXPECT)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "check_build.cmake: ${var} is not set")
+  endif()
+endforeach()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${BUILD_DIR} --target ${TARGET}
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+message("${out}")
+if(EXPECT STREQUAL "pass")
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${TARGET} should build but failed (exit ${rc})")
+  endif()
+  message("ok: ${TARGET} builds")
+elseif(EXPECT STREQUAL "fail")
+  if(rc EQUAL 0)
+    message(FATAL_ERROR "${TARGET} should fail to build but built")
+  endif()
+  if(DEFINED REGEX AND NOT out MATCHES "${REGEX}")
+    message(FATAL_ERROR "${TARGET} failed, but not for the expected reason (${REGEX})")
+  endif()
+  message("ok: ${TARGET} fails to build, as it must")
+else()
+  message(FATAL_ERROR "check_build.cmake: EXPECT must be pass or fail")
+endif()
