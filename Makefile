@@ -25,8 +25,13 @@ CTEST_TIMEOUT ?= 1500
 PYTHON ?= python3
 KEEL := $(BUILD_DIR)/main/keel
 CTEST_FLAGS := --output-on-failure --no-tests=error -j $(JOBS) --timeout $(CTEST_TIMEOUT)
-SANITIZER_ENV := ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 \
-                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+# Sanitizer settings, and symbolized stack traces when llvm-14's symbolizer is installed
+# (checked when the recipe runs: `make deps` may have just installed it).
+SYMBOLIZER := /usr/lib/llvm-14/bin/llvm-symbolizer
+SANITIZER_ENV := export ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_return=1 \
+                 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1; \
+                 if [[ -x $(SYMBOLIZER) ]]; then \
+                   export ASAN_SYMBOLIZER_PATH=$(SYMBOLIZER) UBSAN_SYMBOLIZER_PATH=$(SYMBOLIZER); fi;
 
 .PHONY: help deps build sim test lint format-check ctest asan fuzz soak format clean
 
@@ -82,7 +87,7 @@ asan: deps $(ASAN_DIR)/build.ninja
 
 fuzz: deps $(FUZZ_DIR)/build.ninja
 	cmake --build $(FUZZ_DIR) -j $(JOBS)
-	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_DIR)
+	$(SANITIZER_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_DIR)
 
 # The long runs. Register a long test with `LABELS soak` in tests/<dir>/tests.cmake: `make
 # test` skips it, `make soak` runs it with KEEL_SOAK=1 and RC_PARAMS raising rapidcheck's case
