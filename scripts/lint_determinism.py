@@ -7,7 +7,7 @@ scans C++ sources for calls, types and includes that break that rule, and prints
 
     path:line: [family] what was found: why, and what to use instead
 
-Families: clock, thread, sleep, io, random, unordered, layering. Exit status: 0 clean,
+Families: clock, thread, sleep, io, random, unordered, process, layering. Exit status: 0 clean,
 1 violations found, 2 usage error (no such path, no sources found).
 
 Comments and the contents of string literals are ignored, so prose such as "never call
@@ -40,6 +40,8 @@ WHY = {
     "random": "randomness only via env::Random (own algorithm and range mapping)",
     "unordered": ("unordered containers iterate in an unspecified order; use an ordered "
                   "container, or mark a line `// lint: unordered-ok (reason)`"),
+    "process": ("the process environment differs between runs; pass configuration in from "
+                "main/ (the composition root)"),
     "layering": ("src/ must not include sim/, net/, disk/ or other layers, nor climb with "
                  "../; only the composition root wires them in"),
 }
@@ -50,7 +52,8 @@ INCLUDE_RULES = [
                r"barrier|stop_token|pthread\.h|threads\.h)"),
     ("io", r"(fstream|filesystem|unistd\.h|fcntl\.h|sys/.*|dirent\.h|poll\.h|netdb\.h|"
            r"netinet/.*|arpa/.*|linux/.*|liburing\.h|aio\.h|ifaddrs\.h)"),
-    ("clock", r"(sys/time\.h|x86intrin\.h|ia32intrin\.h)"),
+    ("clock", r"(sys/time\.h|x86intrin\.h|ia32intrin\.h|absl/time/clock\.h)"),
+    ("thread", r"absl/synchronization/.*"),
     ("random", r"(random|absl/random/.*)"),
     ("unordered", r"(unordered_map|unordered_set|absl/container/(flat|node)_hash_(map|set)\.h)"),
     ("layering", r"((sim|net|disk|main|tests|bench|fuzz)/.*|\.\./.*|\./.*|/.*)"),
@@ -66,6 +69,10 @@ TOKEN_RULES = [
                r"shared_timed_mutex|condition_variable|condition_variable_any|"
                r"counting_semaphore|binary_semaphore|latch|barrier|stop_source)\b"),
     ("thread", r"\bpthread_\w+"),
+    ("thread", r"\babsl\s*::\s*(Mutex|MutexLock|ReaderMutexLock|WriterMutexLock|CondVar|"
+               r"Notification|Barrier|BlockingCounter)\b"),
+    ("clock", r"\babsl\s*::\s*(Now|GetCurrentTimeNanos)\b"),
+    ("sleep", r"\babsl\s*::\s*SleepFor\b"),
     ("sleep", r"\b(sleep_for|sleep_until)\b"),
     ("io", r"\bstd\s*::\s*(basic_)?(i|o)?fstream\b"),
     ("io", r"\bstd\s*::\s*(basic_)?filebuf\b"),
@@ -125,6 +132,9 @@ CALL_RULES = {
     "pipe": ("io", {1}), "pipe2": ("io", ANY), "dup": ("io", set()),
     "truncate": ("io", {2}), "rename": ("io", set()), "mkdir": ("io", {2}),
     "stat": ("io", {2}), "remove": ("io", set()), "system": ("io", set()),
+    # process environment
+    "getenv": ("process", ANY), "secure_getenv": ("process", ANY), "setenv": ("process", ANY),
+    "putenv": ("process", ANY), "getpid": ("process", ANY), "gethostname": ("process", ANY),
     # random
     "rand": ("random", ANY), "srand": ("random", ANY), "rand_r": ("random", ANY),
     "srandom": ("random", ANY), "drand48": ("random", ANY), "erand48": ("random", ANY),

@@ -2,7 +2,7 @@
 """Proves the determinism lint (scripts/lint_determinism.py) bites, one rule family per case.
 
 Usage: lint_test.py CASE, where CASE is a rule family (clock, thread, sleep, io, random,
-unordered, layering) or `clean` (legitimate code must pass: comments, strings, member calls,
+unordered, process, layering) or `clean` (legitimate code must pass: comments, strings, member calls,
 declarations, the unordered-ok marker).
 
 For a family: copies the real src/ to a temporary directory, checks the lint passes on the
@@ -35,6 +35,8 @@ FORBIDDEN = {
         "auto t2 = std::time(0);",
         "auto ticks = std::clock();",
         "uint64_t c = __rdtsc();",
+        "absl::Time now = absl::Now();",
+        '#include "absl/time/clock.h"',
     ],
     "thread": [
         "std::thread worker([] {});",
@@ -46,6 +48,8 @@ FORBIDDEN = {
         "#include <future>",
         "std::mutex mu;",
         "std::condition_variable cv;",
+        "absl::Mutex amu;",
+        '#include "absl/synchronization/mutex.h"',
     ],
     "sleep": [
         "std::this_thread::sleep_for(std::chrono::milliseconds(5));",
@@ -54,6 +58,7 @@ FORBIDDEN = {
         "nanosleep(&ts, nullptr);",
         "sleep(1);",
         "::sleep(1);",
+        "absl::SleepFor(absl::Seconds(1));",
     ],
     "io": [
         'int fd = open("/tmp/x", O_RDONLY);',
@@ -107,6 +112,11 @@ FORBIDDEN = {
         "#include <unordered_map>  // lint: unordered-ok",
         "#include <unordered_map>  // lint: unordered-ok ()",
     ],
+    "process": [
+        'const char* home = getenv("HOME");',
+        'const char* home2 = std::getenv("HOME");',
+        "int pid = getpid();",
+    ],
     "layering": [
         '#include "sim/scheduler.h"',
         '#include "net/event_loop.h"',
@@ -124,6 +134,8 @@ CLEAN = r'''
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include "absl/time/time.h"
+#include "absl/container/btree_map.h"
 #include <string>
 #include "env/env.h"
 #include "base/check.h"
@@ -157,6 +169,10 @@ void f(env::Env& env, env::Disk& disk, env::Stream* stream, env::Network& net) {
   clock();
   time();
   int epoll_fd_count = 0;
+  absl::Duration d2 = absl::Seconds(1);
+  absl::btree_map<int, int> ordered2;
+  auto v = env.getenv_like();
+  std::sort(v.begin(), v.end());
 }
 int64_t time() const;
 Clock& clock() const;

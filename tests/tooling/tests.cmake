@@ -9,7 +9,7 @@ add_test(NAME tooling.lint_tree
                  ${PROJECT_SOURCE_DIR}/src)
 # ...fails, naming file, line and rule, when a forbidden call of each family is added to a
 # copy of src/, and stays quiet on legitimate code (comments, strings, member calls).
-foreach(case clock thread sleep io random unordered layering clean)
+foreach(case clock thread sleep io random unordered process layering clean)
   add_test(NAME tooling.lint_${case}
            COMMAND ${Python3_EXECUTABLE} ${keel_tooling_dir}/lint_test.py ${case})
 endforeach()
