@@ -1,0 +1,73 @@
+#include "cluster/frame.h"
+
+#include "base/check.h"
+#include "base/crc32c.h"
+
+namespace keel::cluster {
+namespace {
+
+uint32_t frame_crc(const uint8_t* header, ByteView payload) {
+  // Covers type, flags and length (header bytes 2..8) and the payload.
+  uint32_t crc = crc32c_extend(0, ByteView(header + 2, 6));
+  return crc32c_extend(crc, payload);
+}
+
+}  // namespace
+
+bool frame_type_known(uint8_t type) {
+  return type == uint8_t(FrameType::kHello) || type == uint8_t(FrameType::kRaft);
+}
+
+void encode_frame(FrameType type, ByteView payload, Bytes& out) {
+  KEEL_CHECK(payload.size() <= kFramePayloadBytesMax, "frame payload {} bytes", payload.size());
+  uint8_t header[kFrameHeaderBytes];
+  put_be16(header, kFrameMagic);
+  header[2] = uint8_t(type);
+  header[3] = 0;
+  put_be32(header + 4, uint32_t(payload.size()));
+  put_be32(header + 8, frame_crc(header, payload));
+  out.insert(out.end(), header, header + kFrameHeaderBytes);
+  out.insert(out.end(), payload.begin(), payload.end());
+}
+
+void FrameDecoder::feed(ByteView bytes) {
+  if (!error_.ok()) return;
+  // Compact before growing, so the buffer holds at most one partial frame plus new bytes.
+  if (consumed_ > 0 && consumed_ == buffer_.size()) {
+    buffer_.clear();
+    consumed_ = 0;
+  } else if (consumed_ > (1u << 20)) {
+    buffer_.erase(buffer_.begin(), buffer_.begin() + consumed_);
+    consumed_ = 0;
+  }
+  buffer_.insert(buffer_.end(), bytes.begin(), bytes.end());
+}
+
+absl::StatusOr<std::optional<Frame>> FrameDecoder::next() {
+  if (!error_.ok()) return error_;
+  const size_t available = buffer_.size() - consumed_;
+  if (available < kFrameHeaderBytes) return std::optional<Frame>();
+  const uint8_t* h = buffer_.data() + consumed_;
+  const uint32_t length = get_be32(h + 4);
+  if (get_be16(h) != kFrameMagic) {
+    error_ = absl::DataLossError("peer frame: bad magic");
+  } else if (!frame_type_known(h[2])) {
+    error_ = absl::InvalidArgumentError(fmt::format("peer frame: unknown type {}", h[2]));
+  } else if (h[3] != 0) {
+    error_ = absl::InvalidArgumentError("peer frame: unknown flags");
+  } else if (length > kFramePayloadBytesMax) {
+    error_ = absl::ResourceExhaustedError(fmt::format("peer frame: {} bytes over limit", length));
+  }
+  if (!error_.ok()) return error_;
+  if (available < kFrameHeaderBytes + length) return std::optional<Frame>();
+  ByteView payload(h + kFrameHeaderBytes, length);
+  if (frame_crc(h, payload) != get_be32(h + 8)) {
+    error_ = absl::DataLossError("peer frame: checksum mismatch");
+    return error_;
+  }
+  Frame frame{FrameType(h[2]), Bytes(payload.begin(), payload.end())};
+  consumed_ += kFrameHeaderBytes + length;
+  return std::optional<Frame>(std::move(frame));
+}
+
+}  // namespace keel::cluster

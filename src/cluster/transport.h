@@ -1,0 +1,87 @@
+// PeerTransport: best-effort message passing between the nodes of a cluster, over
+// env::Network streams, with framing (cluster/frame.h), reconnection and backoff.
+//
+// Contract:
+// - send(to, payload) never blocks and never fails loudly: messages are delivered in order
+//   per connection, at most once, or dropped (peer down, connection reset, queue full).
+//   Raft tolerates loss, duplication across reconnections and reordering across
+//   connections; nothing above this layer may assume more.
+// - Each node dials each peer for its own sends; accepted streams only receive. A stream's
+//   first frame names the sender (kHello); a stream that sends anything else first, a bad
+//   frame, or a name that is not a peer is closed, and only that stream is affected.
+// - Reconnects back off exponentially (kBackoffMin..kBackoffMax) with seeded jitter.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "cluster/frame.h"
+#include "env/env.h"
+
+namespace keel::cluster {
+
+class PeerTransport {
+ public:
+  using Handler = absl::AnyInvocable<void(const std::string& from, ByteView payload)>;
+
+  static constexpr env::Nanos kBackoffMin = std::chrono::milliseconds(10);
+  static constexpr env::Nanos kBackoffMax = std::chrono::milliseconds(500);
+  // Bytes queued for one peer while not connected or while its stream is backed up; beyond
+  // it, new messages to that peer are dropped.
+  static constexpr size_t kQueueBytesMax = 8u << 20;
+  static constexpr size_t kIncomingStreamsMax = 64;
+
+  PeerTransport(env::Env& env, std::string self, std::map<std::string, env::Address> peers,
+                Handler on_message);
+  ~PeerTransport();
+  PeerTransport(const PeerTransport&) = delete;
+  PeerTransport& operator=(const PeerTransport&) = delete;
+
+  // Listens for peers at `at`.
+  [[nodiscard]] absl::Status start(const env::Address& at);
+
+  void send(const std::string& to, ByteView payload);
+
+  struct Stats {
+    uint64_t sent = 0, dropped = 0, received = 0, connects = 0, bad_frames = 0;
+  };
+  const Stats& stats() const { return stats_; }
+
+ private:
+  struct Outgoing {
+    env::Address address;
+    std::unique_ptr<env::Stream> stream;
+    bool open = false;
+    Bytes pending;  // frames waiting for the stream to open
+    env::Nanos backoff = kBackoffMin;
+    std::unique_ptr<env::Timer> retry;
+  };
+  struct Incoming {
+    std::unique_ptr<env::Stream> stream;
+    FrameDecoder decoder;
+    std::string from;  // empty until the hello frame arrived
+  };
+
+  void dial(const std::string& peer);
+  void on_outgoing_closed(const std::string& peer, absl::Status status);
+  void accept(std::unique_ptr<env::Stream> stream);
+  void on_incoming_data(uint64_t id, ByteView bytes);
+  void drop_incoming(uint64_t id, const absl::Status& why);
+
+  env::Env& env_;
+  std::string self_;
+  Handler on_message_;
+  std::unique_ptr<env::Listener> listener_;
+  std::map<std::string, Outgoing> outgoing_;
+  std::map<uint64_t, Incoming> incoming_;
+  std::vector<std::unique_ptr<env::Stream>> graveyard_;  // closed, destroyed by reaper_
+  env::Timer reaper_;
+  uint64_t next_incoming_id_ = 0;
+  Stats stats_;
+};
+
+}  // namespace keel::cluster
