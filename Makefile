@@ -85,8 +85,10 @@ asan: deps $(ASAN_DIR)/build.ninja
 	cmake --build $(ASAN_DIR) -j $(JOBS)
 	$(SANITIZER_ENV) ctest --test-dir $(ASAN_DIR) $(CTEST_FLAGS) -LE soak
 
+# Builds only the fuzz targets (fuzz/<stem>.cc -> $(FUZZ_DIR)/fuzz/<stem>), then runs each.
 fuzz: deps $(FUZZ_DIR)/build.ninja
-	cmake --build $(FUZZ_DIR) -j $(JOBS)
+	targets=$$(for f in fuzz/*_fuzz.cc; do [[ -e $$f ]] || continue; basename $$f .cc; done); \
+	if [[ -n $$targets ]]; then cmake --build $(FUZZ_DIR) -j $(JOBS) --target $$targets; fi
 	$(SANITIZER_ENV) FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh $(FUZZ_DIR)
 
 # The long runs. Register a long test with `LABELS soak` in tests/<dir>/tests.cmake: `make
