@@ -51,5 +51,17 @@ expect fail format-check "src/probe/ugly.cc"
 make --no-print-directory -C "$tmp" format >/dev/null
 expect pass format-check
 
+# `make test` itself runs both checks, before any build (dry run: nothing is executed).
+make --no-print-directory -C "$tmp" -n test >"$tmp/plan" 2>&1 || true
+lint_at=$(grep -n "lint_determinism.py src" "$tmp/plan" | head -1 | cut -d: -f1)
+format_at=$(grep -n "format.sh check" "$tmp/plan" | head -1 | cut -d: -f1)
+build_at=$(grep -n "cmake --build" "$tmp/plan" | head -1 | cut -d: -f1)
+if [[ -n $lint_at && -n $format_at && -n $build_at ]] && (( lint_at < build_at && format_at < build_at )); then
+  echo "ok: make test runs the lint and the format check before building"
+else
+  echo "FAIL: make test does not run lint and format check before building:"; cat "$tmp/plan"
+  failures=$((failures + 1))
+fi
+
 if (( failures > 0 )); then echo "$failures expectation(s) failed"; exit 1; fi
 echo "make lint / format-check: all expectations met"

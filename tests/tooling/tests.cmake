@@ -39,5 +39,5 @@ set_tests_properties(tooling.include_rule_control tooling.include_rule_src_canno
 # does nothing when all are present (with stand-ins for dpkg-query, apt-get, sudo and id).
 add_test(NAME tooling.deps_script COMMAND bash ${keel_tooling_dir}/deps_test.sh)
 # The Makefile wires them in: `make lint` and `make format-check` fail on a copy of the tree
-# with a forbidden call or a misformatted file.
+# with a forbidden call or a misformatted file, and `make test` runs both before building.
 add_test(NAME tooling.make_checks_fail COMMAND bash ${keel_tooling_dir}/make_checks_test.sh)
