@@ -225,7 +225,10 @@ void Cluster::check_sent(Node& n, const Message& m) {
     }
   }
   if (m.type() == MSG_VOTE_RESP && !m.reject()) {
-    if (n.durable_votes.count({m.term(), m.to()}) == 0) {
+    // Durable means: this vote was synced, or a later term was (which rules out any other
+    // vote in this term after a crash).
+    if (n.durable_votes.count({m.term(), m.to()}) == 0 &&
+        n.durable->hard_state().term() <= m.term()) {
       violations_.add(fmt::format("node {} granted its vote to {} at term {} before it was durable",
                                   n.id, m.to(), m.term()));
     }
