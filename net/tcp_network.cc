@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
@@ -315,6 +316,15 @@ class TcpStream final : public env::Stream, public EventLoop::Watcher {
     state_ = State::kConnecting;
     if (auto s = watch(EPOLLOUT); !s.ok()) return fail_later(s);
     // rc == 0 (connected at once) is reported through EPOLLOUT like the usual case.
+    // Without a deadline, a silently dropped SYN would keep us connecting for minutes.
+    // Every way out of kConnecting cancels the timer (see unwatch()), so `this` is valid.
+    const Nanos timeout = core_->options.connect_timeout;
+    connect_timer_ = core_->loop->add_timer(monotonic_now() + timeout, [this, timeout] {
+      connect_timer_.reset();
+      fail(absl::DeadlineExceededError(
+          fmt::format("connect to {}: no answer within {} ms", peer_.to_string(),
+                      std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count())));
+    });
   }
 
   // Accepted: the socket is connected already.
@@ -394,6 +404,7 @@ class TcpStream final : public env::Stream, public EventLoop::Watcher {
   }
 
   void on_connect_ready() {
+    cancel_connect_timer();
     absl::Status error = internal::socket_error(fd_, "connect to " + peer_.to_string());
     if (!error.ok()) return fail(error);
     state_ = State::kOpen;
@@ -486,9 +497,15 @@ class TcpStream final : public env::Stream, public EventLoop::Watcher {
     return absl::OkStatus();
   }
   absl::Status rewatch() { return core_->loop->rewatch(*watch_, interest()); }
+  // Every path that ends the stream comes through here.
   void unwatch() {
     if (watch_) core_->loop->unwatch(*watch_);
     watch_.reset();
+    cancel_connect_timer();
+  }
+  void cancel_connect_timer() {
+    if (connect_timer_) core_->loop->cancel_timer(*connect_timer_);
+    connect_timer_.reset();
   }
 
   std::shared_ptr<NetCore> core_;
@@ -497,6 +514,7 @@ class TcpStream final : public env::Stream, public EventLoop::Watcher {
   int fd_ = -1;
   State state_ = State::kClosed;
   std::optional<EventLoop::WatchId> watch_;
+  std::optional<EventLoop::TimerId> connect_timer_;
   Handlers handlers_;
   bool handlers_set_ = false;
   SendQueue queue_;

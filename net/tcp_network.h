@@ -7,7 +7,8 @@
 //   iteration are written together at the end of it (one writev), then on EPOLLOUT as the
 //   kernel buffer drains.
 // - on_close(OkStatus) when the peer closed in order (EOF); on_close(Unavailable) for a
-//   refused or failed connect, a reset, or any other socket error, with the errno text.
+//   refused or failed connect, a reset, or any other socket error, with the errno text;
+//   on_close(DeadlineExceeded) for a connect that got no answer within connect_timeout.
 // - close() (and destroying a stream) is an orderly close: bytes already accepted by send()
 //   are still written, then FIN, then the socket lingers reading (and discarding) until the
 //   peer closes too or linger_timeout passes, so unread incoming bytes never turn the close
@@ -38,6 +39,8 @@ struct TcpOptions {
   // After EMFILE/ENFILE on accept, the listener pauses this long instead of spinning.
   std::chrono::nanoseconds accept_pause = std::chrono::milliseconds(100);
   int listen_backlog = 1024;
+  // An outgoing connect not established by then ends with on_close(DeadlineExceeded).
+  std::chrono::nanoseconds connect_timeout = std::chrono::seconds(10);
 };
 
 namespace internal {

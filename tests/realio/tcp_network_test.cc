@@ -343,6 +343,45 @@ TEST_F(TcpNetworkTest, RefusedConnectIsReportedLaterAsError) {
   EXPECT_EQ(client.after_close, 0);
 }
 
+TEST_F(TcpNetworkTest, UnansweredConnectTimesOut) {
+  TcpOptions options;
+  options.connect_timeout = milliseconds(300);
+  make_network(options);
+  // A listener that never accepts, with the smallest backlog: once its queue is full the
+  // kernel drops further SYNs, so a connect gets no answer at all.
+  uint16_t port = 0;
+  const int listen_fd = raw_listen(&port);
+  ASSERT_EQ(::listen(listen_fd, 0), 0);
+  std::vector<Recorder> recs(4);
+  std::vector<std::unique_ptr<env::Stream>> streams;
+  for (auto& rec : recs) streams.push_back(connect(env::Address{"127.0.0.1", port}, rec));
+  ASSERT_TRUE(run([&] {
+    for (auto& rec : recs) {
+      if (!rec.opened && !rec.closed) return false;
+    }
+    return true;
+  }));
+  int timed_out = 0;
+  for (auto& rec : recs) {
+    if (rec.closed) {
+      EXPECT_EQ(rec.closed->code(), absl::StatusCode::kDeadlineExceeded) << *rec.closed;
+      EXPECT_FALSE(rec.opened);
+      timed_out++;
+    }
+  }
+  EXPECT_GE(timed_out, 1);  // those beyond the backlog; the queued ones opened
+  EXPECT_LE(timed_out, 3);
+  // Closing the listener resets the queued connections: every stream ends, exactly once.
+  close(listen_fd);
+  ASSERT_TRUE(run([&] {
+    for (auto& rec : recs) {
+      if (!rec.closed) return false;
+    }
+    return true;
+  }));
+  for (auto& rec : recs) EXPECT_EQ(rec.after_close, 0);
+}
+
 TEST_F(TcpNetworkTest, BadHostIsReportedLaterAsInvalidArgument) {
   Recorder client;
   auto stream = connect(env::Address{"not-an-address", 9}, client);
