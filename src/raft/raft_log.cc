@@ -169,7 +169,11 @@ void RaftLog::restore(const SnapshotMeta& meta) {
 void RaftLog::truncate_damaged(uint64_t from) {
   KEEL_CHECK(from >= first_index(), "damage at {} before the log start {}", from, first_index());
   if (from > last_index()) return;
-  KEEL_CHECK_EQ(entry_start(from), from);
+  if (from >= offset_) {
+    KEEL_CHECK_EQ(entry_start(from), from);
+  } else {
+    KEEL_CHECK(storage_.last_index() < from, "the caller must remove offsets >= {} first", from);
+  }
   truncate_unstable(from);
   committed_ = std::min(committed_, from - 1);
   applied_ = std::min(applied_, from - 1);

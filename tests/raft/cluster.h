@@ -110,15 +110,16 @@ class Cluster {
 
   // Checker state (global view).
   Violations violations_;
-  std::map<uint64_t, uint64_t> leader_of_term_;
+  // Keyed by group (its smallest voter id) first: one Cluster may hold several groups.
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> leader_of_term_;
   std::map<std::pair<uint64_t, uint64_t>, uint64_t> chain_;  // (index, term) -> prefix hash
   struct Committed {
     uint64_t term;
     std::string data;
     uint64_t max_term_seen;  // any leader of a later term must hold it
   };
-  std::map<uint64_t, Committed> committed_;
-  std::map<std::pair<uint64_t, uint64_t>, uint64_t> granted_;  // (voter, term) -> candidate
+  std::map<std::pair<uint64_t, uint64_t>, Committed> committed_;  // (group, index)
+  std::map<std::pair<uint64_t, uint64_t>, uint64_t> granted_;     // (voter, term) -> candidate
 };
 
 }  // namespace keel::raft::testing

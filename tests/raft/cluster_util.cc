@@ -243,11 +243,13 @@ void Cluster::check_sent(Node& n, const Message& m) {
 void Cluster::record_applied(Node& n, const std::vector<Entry>& committed) {
   uint64_t max_term = 0;
   for (const auto& [_, other] : nodes_) {
+    if (other.voters.front() != n.voters.front()) continue;
     max_term = std::max(max_term, other.durable->hard_state().term());
     if (other.raft) max_term = std::max(max_term, other.raft->term());
   }
   for (const Entry& e : committed) {
-    auto [it, inserted] = committed_.emplace(e.index(), Committed{e.term(), e.data(), max_term});
+    auto [it, inserted] = committed_.emplace(std::pair{n.voters.front(), e.index()},
+                                             Committed{e.term(), e.data(), max_term});
     if (!inserted && (it->second.term != e.term() || it->second.data != e.data())) {
       violations_.add(fmt::format("node {} applied {} at offset {}, but {}/{} was applied there",
                                   n.id, describe_entry(e), e.index(), it->second.term, e.index()));
@@ -262,13 +264,16 @@ void Cluster::check() {
     logs[id] = n.raft->log_entries();
     if (n.raft->role() != Role::kLeader) continue;
     // Election safety.
-    auto [it, inserted] = leader_of_term_.emplace(n.raft->term(), id);
+    const uint64_t group = n.voters.front();
+    auto [it, inserted] = leader_of_term_.emplace(std::pair{group, n.raft->term()}, id);
     if (!inserted && it->second != id) {
       violations_.add(
           fmt::format("two leaders at term {}: {} and {}", n.raft->term(), it->second, id));
     }
     // Leader completeness.
-    for (const auto& [index, c] : committed_) {
+    for (const auto& [key, c] : committed_) {
+      const auto [g, index] = key;
+      if (g != group) continue;
       if (c.max_term_seen >= n.raft->term() || index < n.raft->first_index()) continue;
       if (n.raft->term_at(index) != c.term) {
         violations_.add(fmt::format("leader {} at term {} lacks committed entry {}/{}", id,
@@ -280,6 +285,7 @@ void Cluster::check() {
   for (auto& [a, log_a] : logs) {
     for (auto& [b, log_b] : logs) {
       if (a >= b || log_a.empty() || log_b.empty()) continue;
+      if (node(a).voters.front() != node(b).voters.front()) continue;
       std::map<uint64_t, const Entry*> by_index;
       for (const Entry& e : log_b) by_index[e.index()] = &e;
       size_t last_common = log_a.size();
