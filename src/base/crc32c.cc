@@ -1,0 +1,149 @@
+#include "base/crc32c.h"
+
+#include <array>
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+namespace keel {
+namespace {
+
+constexpr uint32_t kPoly = 0x82F63B78u;  // reflected Castagnoli polynomial
+
+// kTables[k][b]: the CRC register contribution of byte b followed by k zero bytes
+// (slicing-by-8).
+using Tables = std::array<std::array<uint32_t, 256>, 8>;
+
+constexpr Tables make_tables() {
+  Tables t{};
+  for (uint32_t b = 0; b < 256; b++) {
+    uint32_t c = b;
+    for (int i = 0; i < 8; i++) c = (c >> 1) ^ ((c & 1) ? kPoly : 0);
+    t[0][b] = c;
+  }
+  for (int k = 1; k < 8; k++) {
+    for (uint32_t b = 0; b < 256; b++) t[k][b] = (t[k - 1][b] >> 8) ^ t[0][t[k - 1][b] & 0xff];
+  }
+  return t;
+}
+
+constexpr Tables kTables = make_tables();
+
+uint32_t load_le32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+// Raw register update (no pre/post inversion), portable.
+uint32_t raw_portable(uint32_t c, const uint8_t* p, size_t n) {
+  while (n >= 8) {
+    uint32_t lo = load_le32(p) ^ c;
+    uint32_t hi = load_le32(p + 4);
+    c = kTables[7][lo & 0xff] ^ kTables[6][(lo >> 8) & 0xff] ^ kTables[5][(lo >> 16) & 0xff] ^
+        kTables[4][lo >> 24] ^ kTables[3][hi & 0xff] ^ kTables[2][(hi >> 8) & 0xff] ^
+        kTables[1][(hi >> 16) & 0xff] ^ kTables[0][hi >> 24];
+    p += 8;
+    n -= 8;
+  }
+  while (n-- > 0) c = (c >> 8) ^ kTables[0][(c ^ *p++) & 0xff];
+  return c;
+}
+
+#if defined(__x86_64__)
+// The hardware loop runs three independent streams over consecutive blocks (the crc32
+// instruction has a latency of 3 cycles and a throughput of 1), then folds them together
+// with "shift over kBlockBytes zero bytes" operators, which are linear maps on the register.
+constexpr size_t kBlockBytes = 1024;
+
+struct ShiftTables {
+  // shift[s][k][b]: register contribution of byte b at byte position k of the register,
+  // after (s + 1) * kBlockBytes zero bytes.
+  uint32_t shift[2][4][256];
+};
+
+const ShiftTables& shift_tables() {
+  static const ShiftTables tables = [] {
+    ShiftTables t{};
+    static const uint8_t zeros[kBlockBytes] = {};
+    for (int s = 0; s < 2; s++) {
+      for (int k = 0; k < 4; k++) {
+        for (uint32_t b = 0; b < 256; b++) {
+          uint32_t c = b << (8 * k);
+          for (int i = 0; i <= s; i++) c = raw_portable(c, zeros, kBlockBytes);
+          t.shift[s][k][b] = c;
+        }
+      }
+    }
+    return t;
+  }();
+  return tables;
+}
+
+uint32_t shift(const ShiftTables& t, int s, uint32_t c) {
+  return t.shift[s][0][c & 0xff] ^ t.shift[s][1][(c >> 8) & 0xff] ^
+         t.shift[s][2][(c >> 16) & 0xff] ^ t.shift[s][3][c >> 24];
+}
+
+__attribute__((target("sse4.2"))) uint32_t raw_hw(uint32_t crc, const uint8_t* p, size_t n) {
+  uint64_t c = crc;
+  if (n >= 3 * kBlockBytes) {
+    const ShiftTables& t = shift_tables();
+    while (n >= 3 * kBlockBytes) {
+      uint64_t c1 = 0, c2 = 0;
+      for (size_t i = 0; i < kBlockBytes; i += 8) {
+        uint64_t v0, v1, v2;
+        std::memcpy(&v0, p + i, 8);
+        std::memcpy(&v1, p + kBlockBytes + i, 8);
+        std::memcpy(&v2, p + 2 * kBlockBytes + i, 8);
+        c = _mm_crc32_u64(c, v0);
+        c1 = _mm_crc32_u64(c1, v1);
+        c2 = _mm_crc32_u64(c2, v2);
+      }
+      c = shift(t, 1, uint32_t(c)) ^ shift(t, 0, uint32_t(c1)) ^ uint32_t(c2);
+      p += 3 * kBlockBytes;
+      n -= 3 * kBlockBytes;
+    }
+  }
+  while (n >= 8) {
+    uint64_t v;
+    std::memcpy(&v, p, 8);
+    c = _mm_crc32_u64(c, v);
+    p += 8;
+    n -= 8;
+  }
+  uint32_t c32 = uint32_t(c);
+  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  return c32;
+}
+#endif
+
+bool detect_hw() {
+#if defined(__x86_64__)
+  return __builtin_cpu_supports("sse4.2");
+#else
+  return false;
+#endif
+}
+
+bool hardware() {
+  static const bool hw = detect_hw();  // function-local: safe from static init order
+  return hw;
+}
+
+}  // namespace
+
+uint32_t crc32c_extend_portable(uint32_t crc, const uint8_t* data, size_t n) {
+  return ~raw_portable(~crc, data, n);
+}
+
+uint32_t crc32c_extend(uint32_t crc, const uint8_t* data, size_t n) {
+#if defined(__x86_64__)
+  if (hardware()) return ~raw_hw(~crc, data, n);
+#endif
+  return crc32c_extend_portable(crc, data, n);
+}
+
+bool crc32c_hardware() { return hardware(); }
+
+}  // namespace keel

@@ -1,0 +1,276 @@
+// Log behaviour on the simulated disk without faults, scenario by scenario.
+#include "log/log.h"
+
+#include <gtest/gtest.h>
+
+#include "log/segment.h"
+#include "tests/log/log_util.h"
+
+namespace keel::log {
+namespace {
+
+using testing::make_batch;
+using testing::SimRig;
+using testing::sync_and_wait;
+
+Options small_options() {
+  Options o;
+  o.segment_bytes_max = 4096;
+  o.batch_bytes_max = 2048;
+  o.write_buffer_bytes_max = 8192;
+  o.index_interval_bytes = 256;
+  o.checkpoint_interval_bytes = 1024;
+  o.open_files_max = 4;
+  return o;
+}
+
+std::unique_ptr<Log> open_log(SimRig& rig, Options o = small_options()) {
+  auto log = Log::open(rig.disk, "p0", o);
+  EXPECT_TRUE(log.ok()) << log.status();
+  rig.run();
+  return std::move(*log);
+}
+
+TEST(Log, AppendReadSyncReopen) {
+  SimRig rig(1);
+  auto log = open_log(rig);
+  EXPECT_EQ(log->next_offset(), 0);
+  std::vector<Bytes> batches;
+  for (int i = 0; i < 50; i++) {
+    Bytes b = make_batch(1 + i % 4, 1 + i / 20, i);
+    auto r = log->append(b, std::nullopt);
+    ASSERT_TRUE(r.ok()) << r.status();
+    set_base_offset(b, r->base_offset);
+    batches.push_back(b);
+  }
+  EXPECT_GT(log->segment_count(), 1u);
+  EXPECT_LT(log->durable_offset(), log->next_offset());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  EXPECT_EQ(log->durable_offset(), log->next_offset());
+  int64_t next = log->next_offset();
+  // Reads return whole stored batches.
+  int64_t at = 0;
+  for (const Bytes& b : batches) {
+    auto r = log->read(at, 1);
+    ASSERT_TRUE(r.ok()) << r.status();
+    EXPECT_EQ(r->batches, b);
+    EXPECT_EQ(r->batch_count, 1u);
+    at = r->next_offset;
+  }
+  EXPECT_EQ(at, next);
+  // From the middle of a batch: that batch is returned whole.
+  auto mid = log->read(2, 1);  // batch 1 holds offsets 1 and 2
+  ASSERT_TRUE(mid.ok());
+  EXPECT_EQ(mid->first_offset, 1);
+  EXPECT_EQ(mid->batches, batches[1]);
+  EXPECT_TRUE(absl::IsOutOfRange(log->read(next, 100).status()));
+  auto terms_before = *log->term_at(next - 1);
+  log.reset();
+  auto again = open_log(rig);
+  EXPECT_EQ(again->next_offset(), next);
+  EXPECT_EQ(*again->term_at(next - 1), terms_before);
+  EXPECT_EQ(*again->term_at(0), 1);
+  auto all = testing::read_all(*again, 0);
+  ASSERT_TRUE(all.ok()) << all.status();
+  Bytes want;
+  for (const Bytes& b : batches) want.insert(want.end(), b.begin(), b.end());
+  EXPECT_EQ(*all, want);
+  EXPECT_TRUE(again->damage().empty());
+}
+
+TEST(Log, FollowerAppendChecksOffsetsAndEpochs) {
+  SimRig rig(2);
+  auto log = open_log(rig);
+  Bytes b = make_batch(3, 5, 1);
+  EXPECT_TRUE(absl::IsInvalidArgument(log->append(b, 0).status()) == false);
+  // The batch's own base offset (0) matches expected 0.
+  EXPECT_EQ(log->next_offset(), 3);
+  Bytes c = make_batch(1, 5, 2);
+  EXPECT_TRUE(absl::IsFailedPrecondition(log->append(c, 7).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(log->append(c, 3).status()));  // its base is 0
+  set_base_offset(c, 3);
+  EXPECT_TRUE(log->append(c, 3).ok());
+  Bytes older = make_batch(1, 4, 3);
+  EXPECT_TRUE(absl::IsInvalidArgument(log->append(older, std::nullopt).status()));
+  Bytes corrupt = make_batch(1, 6, 4);
+  corrupt.back() ^= 1;
+  EXPECT_TRUE(absl::IsDataLoss(log->append(corrupt, std::nullopt).status()));
+  EXPECT_EQ(*log->term_at(3), 5);
+  EXPECT_TRUE(absl::IsOutOfRange(log->term_at(4).status()));
+}
+
+TEST(Log, ReadRespectsMaxBytesButReturnsOneBatch) {
+  SimRig rig(3);
+  auto log = open_log(rig);
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(log->append(make_batch(2, 1, i, 0, 100), {}).ok());
+  size_t one = make_batch(2, 1, 0, 0, 100).size();
+  auto r = log->read(0, 1);
+  EXPECT_EQ(r->batch_count, 1u);
+  r = log->read(0, 3 * one);
+  EXPECT_EQ(r->batch_count, 3u);
+  EXPECT_EQ(r->next_offset, 6);
+  r = log->read(0, 3 * one - 1);
+  EXPECT_EQ(r->batch_count, 2u);
+  r = log->read(0, 1 << 30);
+  EXPECT_EQ(r->batch_count, 10u);
+}
+
+TEST(Log, TruncateSuffixAndAppendAgain) {
+  SimRig rig(4);
+  auto log = open_log(rig);
+  for (int i = 0; i < 40; i++) ASSERT_TRUE(log->append(make_batch(2, 1, i), {}).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(log->truncate_suffix(11)));  // not a boundary
+  ASSERT_TRUE(log->truncate_suffix(10).ok());
+  EXPECT_EQ(log->next_offset(), 10);
+  EXPECT_EQ(log->durable_offset(), 10);
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(log->append(make_batch(1, 2, 100 + i), {}).ok());
+  EXPECT_EQ(*log->term_at(9), 1);
+  EXPECT_EQ(*log->term_at(10), 2);
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  log->mark_stable(12);
+  EXPECT_TRUE(absl::IsFailedPrecondition(log->truncate_suffix(11)));
+  log.reset();
+  auto again = open_log(rig);
+  EXPECT_EQ(again->next_offset(), 15);
+  EXPECT_EQ(*again->term_at(14), 2);
+  auto r = again->read(10, 1);
+  ASSERT_TRUE(r.ok());
+  Bytes want = make_batch(1, 2, 100);
+  set_base_offset(want, 10);
+  EXPECT_EQ(r->batches, want);
+}
+
+TEST(Log, AdvanceStartRemovesSegmentsDurably) {
+  SimRig rig(5);
+  auto log = open_log(rig);
+  for (int i = 0; i < 100; i++) ASSERT_TRUE(log->append(make_batch(1, 1, i, i), {}).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  size_t before = log->segment_count();
+  auto point = log->retention_point(0, log->size_bytes() / 2, 0);
+  ASSERT_TRUE(point.has_value());
+  std::optional<absl::Status> done;
+  log->advance_start(*point, [&](absl::Status s) { done = s; });
+  rig.run();
+  ASSERT_TRUE(done.has_value() && done->ok());
+  EXPECT_LT(log->segment_count(), before);
+  EXPECT_EQ(log->start_offset(), *point);
+  EXPECT_TRUE(absl::IsOutOfRange(log->read(*point - 1, 1).status()));
+  // An exact start in the middle of a segment.
+  log->advance_start(*point + 3, [&](absl::Status s) { done = s; });
+  rig.run();
+  log.reset();
+  auto again = open_log(rig);
+  EXPECT_EQ(again->start_offset(), *point + 3);
+  EXPECT_EQ(again->next_offset(), 100);
+  EXPECT_TRUE(again->read(*point + 3, 1).ok());
+  // Past the end: the log becomes empty there.
+  again->advance_start(500, [&](absl::Status s) { done = s; });
+  rig.run();
+  EXPECT_EQ(again->next_offset(), 500);
+  EXPECT_TRUE(again->append(make_batch(1, 9, 1), {}).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *again).ok());
+  again.reset();
+  auto third = open_log(rig);
+  EXPECT_EQ(third->start_offset(), 500);
+  EXPECT_EQ(third->next_offset(), 501);
+  EXPECT_EQ(*third->term_at(500), 9);
+}
+
+TEST(Log, OffsetForTimestampAndAgeRetention) {
+  SimRig rig(6);
+  auto log = open_log(rig);
+  for (int i = 0; i < 60; i++)
+    ASSERT_TRUE(log->append(make_batch(1, 1, i, 1000 + 10 * i), {}).ok());
+  EXPECT_EQ(*log->offset_for_timestamp(0), 0);
+  EXPECT_EQ(*log->offset_for_timestamp(1000 + 10 * 30), 30);
+  EXPECT_EQ(*log->offset_for_timestamp(1000 + 10 * 30 - 5), 30);
+  EXPECT_EQ(*log->offset_for_timestamp(99999), 60);
+  ASSERT_GT(log->segment_count(), 1u);
+  EXPECT_FALSE(log->retention_point(1000, UINT64_MAX, 100).has_value());
+  auto point = log->retention_point(1000 + 10 * 100, UINT64_MAX, 100);
+  ASSERT_TRUE(point.has_value());
+  EXPECT_GT(*point, 0);
+  EXPECT_LT(*point, 60);
+}
+
+TEST(Log, RollsByAge) {
+  SimRig rig(7);
+  Options o = small_options();
+  o.segment_age_ms_max = 100;
+  auto log = open_log(rig, o);
+  ASSERT_TRUE(log->append(make_batch(1, 1, 1), {}, 1000).ok());
+  ASSERT_TRUE(log->append(make_batch(1, 1, 2), {}, 1050).ok());
+  EXPECT_EQ(log->segment_count(), 1u);
+  ASSERT_TRUE(log->append(make_batch(1, 1, 3), {}, 1100).ok());
+  EXPECT_EQ(log->segment_count(), 2u);
+}
+
+TEST(Log, CorruptionIsDamageNeverBytes) {
+  SimRig rig(8);
+  auto log = open_log(rig);
+  for (int i = 0; i < 30; i++) ASSERT_TRUE(log->append(make_batch(1, 1, i, 0, 64), {}).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  log->mark_stable(log->next_offset());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  rig.run();
+  log.reset();
+  // Flip a bit inside the first segment's 3rd batch.
+  auto names = *rig.disk.list("p0");
+  std::string first = "p0/" + names.front();
+  ASSERT_TRUE(rig.disk.flip_bit(first, 2 * (4 + make_batch(1, 1, 0, 0, 64).size()) + 40, 1).ok());
+  auto again = open_log(rig);
+  EXPECT_EQ(again->next_offset(), 30);  // trusted by the checkpoint: nothing truncated
+  auto r = again->read(2, 1);
+  EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
+  ASSERT_EQ(again->damage().size(), 1u);
+  EXPECT_EQ(again->damage()[0].first_offset, 2);
+  auto before = again->read(0, 1 << 20);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(before->next_offset, 2);  // stops before the damage
+  EXPECT_TRUE(again->read(again->damage()[0].last_offset + 1, 1).ok());
+}
+
+TEST(Log, TornTailIsTruncatedAtRecovery) {
+  SimRig rig(9);
+  auto log = open_log(rig);
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(log->append(make_batch(1, 1, i), {}).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  for (int i = 0; i < 5; i++) ASSERT_TRUE(log->append(make_batch(1, 1, 10 + i), {}).ok());
+  log->sync([](absl::Status) {});
+  log.reset();
+  rig.disk.crash();
+  auto again = open_log(rig);
+  EXPECT_GE(again->next_offset(), 5);
+  EXPECT_LE(again->next_offset(), 10);
+  ASSERT_TRUE(testing::read_all(*again, 0).ok());
+}
+
+TEST(Log, RejectsBadOptions) {
+  SimRig rig(10);
+  Options o;
+  o.segment_bytes_max = 100;
+  EXPECT_TRUE(absl::IsInvalidArgument(Log::open(rig.disk, "x", o).status()));
+  o = Options();
+  o.open_files_max = 1;
+  EXPECT_TRUE(absl::IsInvalidArgument(Log::open(rig.disk, "x", o).status()));
+}
+
+TEST(Log, OpenFileBudgetIsKept) {
+  SimRig rig(11);
+  Options o = small_options();
+  o.open_files_max = 3;
+  auto log = open_log(rig, o);
+  for (int i = 0; i < 200; i++) {
+    ASSERT_TRUE(log->append(make_batch(1, 1, i, 0, 200), {}).ok());
+    if (i % 10 == 0) ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+    EXPECT_LE(log->open_file_count(), 3u);
+  }
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  EXPECT_GT(log->segment_count(), 10u);
+  ASSERT_TRUE(testing::read_all(*log, 0).ok());
+  EXPECT_LE(log->open_file_count(), 3u);
+}
+
+}  // namespace
+}  // namespace keel::log
