@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -208,6 +209,18 @@ absl::Status check_range(uint64_t offset, size_t size) {
   return absl::OkStatus();
 }
 
+// mkdir -p: creates `path` and its missing parents.
+absl::Status make_dirs(const std::string& path) {
+  for (size_t pos = 1; pos <= path.size(); pos++) {
+    if (pos < path.size() && path[pos] != '/') continue;
+    const std::string prefix = path.substr(0, pos);
+    if (::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+      return net::errno_status(errno, "mkdir " + prefix);
+    }
+  }
+  return absl::OkStatus();
+}
+
 class PosixFile final : public env::File {
  public:
   PosixFile(std::shared_ptr<SyncWorker> worker, std::shared_ptr<OwnedFd> fd, std::string path)
@@ -286,12 +299,22 @@ absl::StatusOr<std::unique_ptr<PosixDisk>> PosixDisk::open(net::EventLoop& loop,
                                                            const std::string& root,
                                                            PosixDiskOptions options) {
   if (root.empty()) return absl::InvalidArgumentError("empty data directory");
-  if (options.create_root && ::mkdir(root.c_str(), 0755) != 0 && errno != EEXIST) {
-    return net::errno_status(errno, "mkdir " + root);
+  if (options.create_root) {
+    if (auto s = make_dirs(root); !s.ok()) return s;
   }
   const int fd =
       retry_eintr([&] { return ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); });
   if (fd < 0) return net::errno_status(errno, "open data directory " + root);
+  // Two nodes writing one directory would destroy each other's log; the lock goes away with
+  // the descriptor, also when the process dies.
+  if (options.lock_root && retry_eintr([&] { return ::flock(fd, LOCK_EX | LOCK_NB); }) != 0) {
+    const int err = errno;
+    (void)::close(fd);
+    if (err == EWOULDBLOCK) {
+      return absl::FailedPreconditionError("data directory " + root + " is in use (locked)");
+    }
+    return net::errno_status(err, "flock " + root);
+  }
   auto worker = std::make_shared<SyncWorker>(loop, options);
   return std::unique_ptr<PosixDisk>(new PosixDisk(loop, root, fd, std::move(worker)));
 }

@@ -42,8 +42,11 @@ struct PosixDiskOptions {
   size_t sync_jobs_queued_max = 4096;
   // Test hook: the sync thread sleeps this long before each fsync, to model a slow disk.
   std::chrono::nanoseconds sync_delay_for_test{0};
-  // Create the data directory (one level) if it does not exist.
+  // Create the data directory (and its parents) if it does not exist.
   bool create_root = true;
+  // Hold an exclusive flock on the data directory while the disk lives: a second PosixDisk
+  // on the same directory (another process, or this one) fails with FailedPrecondition.
+  bool lock_root = true;
 };
 
 class PosixDisk final : public env::Disk {

@@ -360,6 +360,22 @@ TEST_F(PosixDiskTest, SyncQueueLimitFailsExcessSyncsAsValues) {
   EXPECT_LE(exhausted, 4);
 }
 
+TEST_F(PosixDiskTest, DataDirectoryIsLockedAndCreatedWithParents) {
+  auto second = PosixDisk::open(*loop_, dir_.sub("data"));
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition) << second.status();
+  disk_.reset();
+  auto again = PosixDisk::open(*loop_, dir_.sub("data"));
+  EXPECT_TRUE(again.ok()) << again.status();
+  auto nested = PosixDisk::open(*loop_, dir_.sub("a/b/c"));
+  ASSERT_TRUE(nested.ok()) << nested.status();
+  EXPECT_EQ((*nested)->root(), dir_.sub("a/b/c"));
+  PosixDiskOptions no_create;
+  no_create.create_root = false;
+  EXPECT_EQ(PosixDisk::open(*loop_, dir_.sub("absent"), no_create).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST(RealEnvTest, BundlesAWorkingEnv) {
   TempDir dir;
   RealEnvOptions options;
