@@ -273,7 +273,7 @@ void Raft::report_unreachable(uint64_t to) {
   if (role_ != Role::kLeader) return;
   auto it = progress_.find(to);
   if (it == progress_.end()) return;
-  if (it->second.state == Progress::State::kReplicate) it->second.become_probe();
+  if (it->second.state != Progress::State::kProbe) it->second.become_probe();
 }
 
 void Raft::report_storage_fault(uint64_t lo, uint64_t hi) {
@@ -281,7 +281,7 @@ void Raft::report_storage_fault(uint64_t lo, uint64_t hi) {
              log_.last_index());
   // Whatever this replica made durable may have been acknowledged: it must hold all of it
   // again, from a leader, before its vote counts.
-  repair_through_ = std::max({repair_through_, hi, log_.durable_last()});
+  repair_through_ = std::max({repair_through_, hi, log_.durable_high()});
   faulted_ = true;
   log_.truncate_damaged(lo);
   logf(fmt::format("storage fault at [{}, {}]: abstaining until repaired through {}", lo, hi,
@@ -554,6 +554,9 @@ void Raft::step_leader(const Message& m) {
     case MSG_HEARTBEAT_RESP:
       pr.recent_active = true;
       pr.probe_sent = false;
+      // A lost InstallSnapshot must not stall the follower: probe again (which resends it
+      // if still needed; in Keel it is only metadata).
+      if (pr.state == Progress::State::kSnapshot) pr.become_probe();
       if (pr.state == Progress::State::kReplicate && pr.inflight.full()) pr.inflight.free_first();
       if (pr.match < log_.last_index()) send_append_loop(m.from());
       break;

@@ -15,6 +15,7 @@ uint64_t end_of(const Entry& e) { return e.index() + e.count() - 1; }
 RaftLog::RaftLog(const LogStorage& storage) : storage_(storage) {
   offset_ = storage_.last_index() + 1;
   unsent_ = offset_;
+  durable_high_ = offset_ - 1;
   committed_ = std::min(storage_.hard_state().commit(), storage_.last_index());
   committed_ = std::max(committed_, storage_.snapshot().index());
   applied_ = storage_.snapshot().index();
@@ -203,11 +204,15 @@ void RaftLog::stable_to(LogPosition pos) {
   if (term(pos.index) != pos.term) return;
   while (!unstable_.empty() && end_of(unstable_.front()) <= pos.index) unstable_.pop_front();
   offset_ = pos.index + 1;
+  durable_high_ = std::max(durable_high_, pos.index);
   KEEL_CHECK(unstable_.empty() || unstable_.front().index() == offset_);
 }
 
 void RaftLog::stable_snapshot_to(uint64_t index) {
-  if (snapshot_ && snapshot_->index() == index && snapshot_sent_) snapshot_.reset();
+  if (snapshot_ && snapshot_->index() == index && snapshot_sent_) {
+    snapshot_.reset();
+    durable_high_ = std::max(durable_high_, index);
+  }
 }
 
 std::vector<Entry> RaftLog::take_next_committed(uint64_t max_bytes) {

@@ -57,8 +57,12 @@ class RaftLog {
   uint64_t committed() const { return committed_; }
   uint64_t applied() const { return applied_; }
   void commit_to(uint64_t c);
-  // The last offset known durable and part of this log.
-  uint64_t durable_last() const { return offset_ - 1; }
+  // The last offset known durable and part of this log; 0 while a restored snapshot (a new
+  // log start) is not yet durable, since the old log is gone and the new one not yet stored.
+  uint64_t durable_last() const { return snapshot_ ? 0 : offset_ - 1; }
+  // The highest offset ever known durable in this log's lifetime (it may since have been
+  // truncated or reset): everything this replica might have acknowledged.
+  uint64_t durable_high() const { return durable_high_; }
 
   // Replaces the log by an empty one starting after meta.index() (InstallSnapshot).
   void restore(const SnapshotMeta& meta);
@@ -93,6 +97,7 @@ class RaftLog {
   uint64_t unsent_;             // first unstable offset not yet handed to the caller
   uint64_t committed_ = 0;
   uint64_t applied_ = 0;
+  uint64_t durable_high_ = 0;
 };
 
 }  // namespace keel::raft

@@ -49,12 +49,17 @@ void chaos_step(Cluster& c, const std::vector<uint64_t>& ids, uint32_t code, int
     c.sync(id);
   } else if (kind < 92) {
     c.process_ready(id, true);
-  } else if (kind < 99) {
+  } else if (kind < 98) {
     if (n.raft->role() == Role::kLeader) {
       (void)n.raft->propose(fmt::format("p{}", ++proposals), 1 + (code / 7) % 3);
     }
-  } else {
+  } else if (code % 2 == 0) {
     c.crash(id);
+  } else {
+    // Retention: remove everything this node applied (committed and durable).
+    const uint64_t upto = std::min(n.raft->applied(), n.durable->last_index());
+    n.written->compact(upto);
+    n.durable->compact(upto);
   }
 }
 
@@ -102,8 +107,28 @@ std::string run_schedule(uint64_t seed, int nodes, bool pre_vote, bool check_quo
   o.max_msg_bytes = 8;
   const auto ids = c.add_nodes(nodes, o);
   int proposals = 0;
+  const bool trace = std::getenv("KEEL_RAFT_TRACE") != nullptr;
+  c.set_logging(trace);
   for (size_t i = 0; i < codes.size(); i++) {
+    if (trace) {
+      const uint64_t id = ids[(codes[i] / 100) % ids.size()];
+      const auto& net = c.network();
+      std::string what = fmt::format("node {} kind {}", id, codes[i] % 100);
+      if (!net.empty()) what += " msg " + describe_message(net[(codes[i] / 100) % net.size()]);
+      fmt::print("step {}: {}\n", i, what);
+    }
     chaos_step(c, ids, codes[i], proposals);
+    if (trace) {
+      fmt::print("{}", c.take_log());
+      for (uint64_t id : ids) {
+        const Node& n = c.node(id);
+        if (!n.raft) continue;
+        fmt::print("  {} {} t{} last {} durable {} commit {} stored {}..{}\n", id,
+                   role_name(n.raft->role()), n.raft->term(), n.raft->last_index(),
+                   n.raft->durable_last(), n.raft->committed(), n.durable->first_index(),
+                   n.durable->last_index());
+      }
+    }
     c.check();
     if (!c.violations().empty()) {
       return fmt::format("after step {} (code {}):\n{}", i, codes[i], violations_text(c));
@@ -136,15 +161,23 @@ RC_GTEST_PROP(RaftProperties, SafeUnderChaosAndLiveAfter, ()) {
   const int nodes = *rc::gen::element(3, 5);
   const bool pre_vote = *rc::gen::arbitrary<bool>();
   const bool check_quorum = *rc::gen::arbitrary<bool>();
+  const size_t steps = *rc::gen::inRange<size_t>(100, 1500);
   const auto codes =
-      *rc::gen::container<std::vector<uint32_t>>(rc::gen::inRange<uint32_t>(0, 100000));
+      *rc::gen::container<std::vector<uint32_t>>(steps, rc::gen::inRange<uint32_t>(0, 100000));
   const std::string failure = run_schedule(seed, nodes, pre_vote, check_quorum, codes);
   if (!failure.empty()) RC_FAIL(failure);
 }
 
 // Long schedules, which reach deeper states (several terms, crashes mid-replication).
 TEST(RaftProperties, LongSchedules) {
-  for (uint64_t seed = 1; seed <= 40; seed++) {
+  // KEEL_RAFT_SEEDS=N runs more (a soak); the default keeps `make test` quick.
+  uint64_t seeds = 40;
+  if (const char* env = std::getenv("KEEL_RAFT_SEEDS")) seeds = std::strtoull(env, nullptr, 10);
+  uint64_t first = 1;
+  if (const char* env = std::getenv("KEEL_RAFT_FIRST_SEED")) {
+    first = std::strtoull(env, nullptr, 10);
+  }
+  for (uint64_t seed = first; seed < first + seeds; seed++) {
     env::Random r(seed);
     std::vector<uint32_t> codes(3000);
     for (auto& code : codes) code = uint32_t(r.uniform(100000));
