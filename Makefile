@@ -33,7 +33,7 @@ SANITIZER_ENV := export ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_retur
                  if [[ -x $(SYMBOLIZER) ]]; then \
                    export ASAN_SYMBOLIZER_PATH=$(SYMBOLIZER) UBSAN_SYMBOLIZER_PATH=$(SYMBOLIZER); fi;
 
-.PHONY: help deps build sim test lint format-check ctest asan fuzz soak format clean
+.PHONY: help deps build sim test lint format-check ctest asan fuzz soak ci format clean
 
 help:
 	@echo "make sim     deps, build, run $(SEEDS) simulation seeds (keel sim --seeds $(SEEDS))"
@@ -41,6 +41,7 @@ help:
 	@echo "             clang-14 ASan+UBSan (what .ci/run runs)"
 	@echo "make fuzz    clang-14 libFuzzer build; every fuzz target for $(FUZZ_SECONDS)s"
 	@echo "make soak    the long runs: ctest -L soak and keel sim --seeds $(SOAK_SEEDS)"
+	@echo "make ci      .ci/run on a fresh clone of HEAD (only what is committed)"
 	@echo "make deps | build | lint | format-check | format | clean"
 
 deps:
@@ -77,7 +78,7 @@ lint:
 format-check:
 	@scripts/format.sh check
 
-ctest:
+ctest: build
 	ctest --test-dir $(BUILD_DIR) $(CTEST_FLAGS) -LE soak
 
 # The same tests, built with clang-14 under AddressSanitizer and UndefinedBehaviorSanitizer.
@@ -99,8 +100,12 @@ soak: build
 	  ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=ignore -j $(JOBS) -L soak
 	$(KEEL) sim --seeds $(SOAK_SEEDS)
 
+# CI on exactly what is committed: a fresh clone of HEAD in build-ci-clone/, then .ci/run.
+ci:
+	scripts/ci_local.sh
+
 format:
 	@scripts/format.sh fix
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(FUZZ_DIR) build-ci-clone
