@@ -2,19 +2,38 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
+
 #include "base/bytes.h"
 #include "base/check.h"
 
 namespace keel::sim {
+namespace {
 
-Scheduler::~Scheduler() {
-  if (trace_file_ != nullptr) std::fclose(trace_file_);
+// The open trace file, flushed when a CHECK aborts the process: the events leading to a
+// failed invariant are the ones worth reading.
+std::FILE* g_trace_file = nullptr;
+
+void flush_trace_on_abort(int signal) {
+  if (g_trace_file != nullptr) std::fflush(g_trace_file);
+  std::signal(signal, SIG_DFL);
+  std::raise(signal);
 }
 
+}  // namespace
+
+Scheduler::~Scheduler() { close_trace_file(); }
+
 Scheduler::EventId Scheduler::at(int64_t time_ns, Fn fn) {
-  EventId id{std::max(time_ns, now_ns_), next_seq_++};
+  const uint64_t tie = shuffle_ ? tie_rng_.next_u64() : 0;
+  EventId id{std::max(time_ns, now_ns_), tie, next_seq_++};
   queue_.emplace(id, std::move(fn));
   return id;
+}
+
+void Scheduler::shuffle_ties(uint64_t seed) {
+  shuffle_ = true;
+  tie_rng_ = env::Random(seed);
 }
 
 bool Scheduler::step() {
@@ -79,10 +98,20 @@ void Scheduler::record(std::string_view node, std::string_view kind, std::string
   }
 }
 
+void Scheduler::close_trace_file() {
+  if (trace_file_ == nullptr) return;
+  if (g_trace_file == trace_file_) g_trace_file = nullptr;
+  std::fclose(trace_file_);
+  trace_file_ = nullptr;
+}
+
 bool Scheduler::open_trace_file(const std::string& path) {
-  if (trace_file_ != nullptr) std::fclose(trace_file_);
+  close_trace_file();
   trace_file_ = std::fopen(path.c_str(), "w");
-  return trace_file_ != nullptr;
+  if (trace_file_ == nullptr) return false;
+  g_trace_file = trace_file_;
+  std::signal(SIGABRT, flush_trace_on_abort);
+  return true;
 }
 
 }  // namespace keel::sim

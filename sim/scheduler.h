@@ -14,14 +14,19 @@
 #include <utility>
 
 #include "absl/functional/any_invocable.h"
+#include "env/random.h"
 
 namespace keel::sim {
 
 class Scheduler {
  public:
   using Fn = absl::AnyInvocable<void()>;
+  // Events run in (time, tie, seq) order. `tie` is 0 unless shuffle_ties() is on, in which
+  // case it is a seeded random key, so events due at the same instant run in a seeded
+  // random order (exploring interleavings) instead of the order they were scheduled.
   struct EventId {
     int64_t time_ns = 0;
+    uint64_t tie = 0;
     uint64_t seq = 0;
     auto operator<=>(const EventId&) const = default;
   };
@@ -34,8 +39,13 @@ class Scheduler {
   // Global virtual time (nodes see it through their own, possibly drifting, clocks).
   int64_t now_ns() const { return now_ns_; }
 
+  // Seeded tie-breaking: from now on, events due at the same instant run in an order drawn
+  // from `seed` rather than in scheduling order. Code that needs an order among same-time
+  // events must not rely on the scheduler for it (keep its own queue instead).
+  void shuffle_ties(uint64_t seed);
+
   // Schedules fn at absolute time max(time_ns, now). Events at one time run in the order
-  // they were scheduled.
+  // they were scheduled, unless shuffle_ties() is on.
   EventId at(int64_t time_ns, Fn fn);
   EventId after(int64_t delay_ns, Fn fn) { return at(now_ns_ + delay_ns, std::move(fn)); }
   // Removes a pending event; a no-op if it already ran or was cancelled.
@@ -56,6 +66,8 @@ class Scheduler {
   uint64_t trace_events() const { return trace_events_; }
   // Writes every later record to `path` as JSON lines {"t":..,"n":..,"k":..,"d":..,"h":..}.
   bool open_trace_file(const std::string& path);
+  // Stops writing (and flushes) the trace file; events still fold into the hash.
+  void close_trace_file();
 
  private:
   int64_t now_ns_ = 0;
@@ -64,6 +76,8 @@ class Scheduler {
   uint64_t hash_ = 0xcbf29ce484222325ULL;
   uint64_t trace_events_ = 0;
   std::FILE* trace_file_ = nullptr;
+  bool shuffle_ = false;
+  env::Random tie_rng_{0};
   std::map<EventId, Fn> queue_;
 };
 

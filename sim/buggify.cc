@@ -1,0 +1,38 @@
+#include "sim/buggify.h"
+
+#include <cstring>
+
+#include "base/bytes.h"
+
+namespace keel::sim {
+
+Buggify::Buggify(const env::Random& rng) : seed_(rng.seed()) {
+  env::Random decide = rng.derive("run");
+  run_enabled_ = decide.chance(kRunEnabledPercent, 100);
+}
+
+bool Buggify::site_enabled(std::string_view site) {
+  auto it = sites_.find(site);
+  if (it != sites_.end()) return it->second;
+  env::Random decide(seed_ ^ fnv1a64(site));
+  const bool enabled = decide.chance(kSiteEnabledPercent, 100);
+  sites_.emplace(std::string(site), enabled);
+  return enabled;
+}
+
+std::string_view Buggify::site_name(const char* site) {
+  const char* slash = std::strrchr(site, '/');
+  return slash == nullptr ? std::string_view(site) : std::string_view(slash + 1);
+}
+
+bool SimFaultPoints::fire(const char* site) {
+  if (!buggify_->active()) return false;
+  const std::string_view name = Buggify::site_name(site);
+  if (!buggify_->site_enabled(name)) return false;
+  if (!rng_.chance(Buggify::kFirePercent, 100)) return false;
+  buggify_->count_fire(name);
+  scheduler_->record(node_, "buggify", name);
+  return true;
+}
+
+}  // namespace keel::sim
