@@ -233,7 +233,9 @@ absl::StatusOr<ProposeResult> Raft::propose(std::string data, uint32_t count) {
   e.set_data(std::move(data));
   const ProposeResult result{log_.last_index() + 1, term_};
   append_entries({std::move(e)});
-  bcast_append();
+  // Batching: the appends go out at the next take_ready(), so the proposals made in between
+  // travel together (up to max_msg_bytes per message).
+  bcast_pending_ = true;
   return result;
 }
 
@@ -756,12 +758,16 @@ HardState Raft::hard_state() const {
 }
 
 bool Raft::has_ready() const {
-  return !msgs_.empty() || !held_.empty() || log_.has_unsent_entries() ||
+  return bcast_pending_ || !msgs_.empty() || !held_.empty() || log_.has_unsent_entries() ||
          log_.has_unsent_snapshot() || !same_hard_state(hard_state(), sent_hard_state_) ||
          log_.has_next_committed() || role_ != sent_role_ || lead_ != sent_lead_;
 }
 
 Ready Raft::take_ready() {
+  if (bcast_pending_) {
+    bcast_pending_ = false;
+    if (role_ == Role::kLeader) bcast_append();
+  }
   Ready rd;
   rd.id = next_ready_id_++;
   rd.snapshot = log_.take_unsent_snapshot();

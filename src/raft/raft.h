@@ -214,8 +214,9 @@ class Raft {
   LogPosition leader_matched_;  // last position a current-term leader's append matched
 
   // Output.
-  std::vector<Message> msgs_;  // send at the next Ready
-  std::vector<Message> held_;  // send once the next Ready is durable
+  bool bcast_pending_ = false;  // proposals appended since the last broadcast
+  std::vector<Message> msgs_;   // send at the next Ready
+  std::vector<Message> held_;   // send once the next Ready is durable
   struct InFlight {
     uint64_t id = 0;
     std::optional<LogPosition> last_entry;
