@@ -15,7 +15,7 @@ uint32_t frame_crc(const uint8_t* header, ByteView payload) {
 }  // namespace
 
 bool frame_type_known(uint8_t type) {
-  return type == uint8_t(FrameType::kHello) || type == uint8_t(FrameType::kRaft);
+  return type >= uint8_t(FrameType::kHello) && type <= uint8_t(FrameType::kClient);
 }
 
 void encode_frame(FrameType type, ByteView payload, Bytes& out) {

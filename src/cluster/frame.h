@@ -23,8 +23,9 @@ inline constexpr uint16_t kFrameMagic = 0x4B46;
 inline constexpr uint32_t kFramePayloadBytesMax = 16u << 20;
 
 enum class FrameType : uint8_t {
-  kHello = 1,  // payload: the sender's node name (first frame on every stream)
-  kRaft = 2,   // payload: a serialized keel.cluster.PeerMessage
+  kHello = 1,   // payload: the sender's node name (first frame on every stream)
+  kRaft = 2,    // payload: a serialized keel.cluster.PeerMessage
+  kClient = 3,  // payload: a keel.cluster.ClientRequest or ClientResponse (client streams)
 };
 bool frame_type_known(uint8_t type);
 

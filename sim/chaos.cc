@@ -1,0 +1,431 @@
+#include "sim/chaos.h"
+
+#include <fmt/format.h>
+
+#include <set>
+
+#include "base/check.h"
+#include "cluster/node.h"
+#include "log/batch.h"
+#include "sim/chaos_client.h"
+#include "sim/nemesis.h"
+#include "sim/world.h"
+
+namespace keel::sim {
+namespace {
+
+constexpr uint16_t kPeerPort = 7000;
+constexpr uint16_t kClientPort = 9092;
+constexpr int64_t kScanIntervalNs = 1'000'000'000;
+constexpr int64_t kDrainNs = 3'000'000'000;
+constexpr size_t kViolationsKept = 20;
+
+using cluster::RaftStorage;
+
+struct Committed {
+  uint32_t count = 0;
+  uint64_t term = 0;
+  uint32_t crc = 0;
+  uint64_t min_reporter_term = UINT64_MAX;  // lowest term of a replica that reported it
+};
+
+// The global-view checker: a ReplicaObserver for every broker plus periodic scans.
+class Checker final : public cluster::ReplicaObserver {
+ public:
+  Checker(World& world, int brokers) : world_(world), brokers_(brokers) {
+    applied_max_.assign(size_t(brokers), 0);
+  }
+
+  void violation(std::string text) {
+    violation_count_++;
+    world_.scheduler().record("checker", "violation", text);
+    if (violations_.size() < kViolationsKept) violations_.push_back(std::move(text));
+  }
+
+  cluster::Node* broker(int index) {
+    return static_cast<cluster::Node*>(world_.node(index).process());
+  }
+  const cluster::Replica* replica(int index) {
+    cluster::Node* n = broker(index);
+    return n == nullptr ? nullptr : n->replica();
+  }
+
+  void on_role(uint64_t node, uint64_t term, raft::Role role, uint64_t leader) override {
+    if (role != raft::Role::kLeader) return;
+    elections_++;
+    auto [it, fresh] = leaders_.emplace(term, node);
+    if (!fresh && it->second != node) {
+      violation(fmt::format("two leaders in term {}: n{} and n{}", term, it->second, node));
+    }
+    // Leader completeness: entries a replica committed while its term was below `term`.
+    const cluster::Replica* r = replica(int(node) - 1);
+    if (r == nullptr) return;
+    const RaftStorage& s = r->storage();
+    for (const auto& [index, c] : committed_) {
+      if (c.min_reporter_term >= term || index < s.first_index()) continue;
+      auto e = s.boundaries().find(index);
+      if (e == s.boundaries().end() || e->second.term != c.term || e->second.crc != c.crc) {
+        violation(fmt::format("n{} leads term {} without committed entry {} (term {})", node, term,
+                              index, c.term));
+        return;
+      }
+    }
+  }
+
+  void on_commit(uint64_t node, uint64_t index, uint32_t count, uint64_t term,
+                 uint32_t crc) override {
+    commits_++;
+    const cluster::Replica* r = replica(int(node) - 1);
+    const uint64_t reporter_term = r != nullptr ? r->core().term() : term;
+    auto [it, fresh] = committed_.emplace(index, Committed{count, term, crc, reporter_term});
+    Committed& c = it->second;
+    if (!fresh && (c.count != count || c.term != term || c.crc != crc)) {
+      violation(
+          fmt::format("n{} committed {}+{}@{} crc {:08x} where {}+{}@{} crc {:08x} was "
+                      "committed",
+                      node, index, count, term, crc, index, c.count, c.term, c.crc));
+    }
+    c.min_reporter_term = std::min(c.min_reporter_term, reporter_term);
+    uint64_t& applied = applied_max_[size_t(node - 1)];
+    applied = std::max(applied, index + count - 1);
+  }
+
+  // The periodic and end-of-phase checks.
+  void scan(std::string_view when) {
+    scans_++;
+    for (int i = 0; i < brokers_; i++) {
+      const cluster::Replica* r = replica(i);
+      if (r == nullptr) continue;
+      check_durable(i, *r, when);
+      for (int j = i + 1; j < brokers_; j++) {
+        const cluster::Replica* other = replica(j);
+        if (other != nullptr) check_matching(i, *r, j, *other, when);
+      }
+    }
+  }
+
+  // A replica holds every entry it ever committed, unchanged (unless its disk was
+  // corrupted: then it may lack them, but never hold different ones).
+  void check_durable(int i, const cluster::Replica& r, std::string_view when) {
+    const auto& b = r.storage().boundaries();
+    const uint64_t first = r.storage().first_index();
+    for (auto it = committed_.lower_bound(first);
+         it != committed_.end() && it->first <= applied_max_[size_t(i)]; ++it) {
+      auto e = b.find(it->first);
+      if (e == b.end()) {
+        if (excused_.contains(i)) continue;
+        violation(fmt::format("{}: n{} lost committed entry {} (term {})", when, i + 1, it->first,
+                              it->second.term));
+        return;
+      }
+      if (e->second.term != it->second.term || e->second.crc != it->second.crc) {
+        violation(fmt::format("{}: n{} holds {}@{} where {}@{} was committed", when, i + 1,
+                              it->first, e->second.term, it->first, it->second.term));
+        return;
+      }
+    }
+  }
+
+  // Log matching: the highest offset where both logs hold an entry of the same term; below
+  // it, the logs must be identical.
+  void check_matching(int i, const cluster::Replica& a, int j, const cluster::Replica& b,
+                      std::string_view when) {
+    const auto& ma = a.storage().boundaries();
+    const auto& mb = b.storage().boundaries();
+    uint64_t match = 0;
+    for (auto it = ma.rbegin(); it != ma.rend(); ++it) {
+      auto o = mb.find(it->first);
+      if (o != mb.end() && o->second.term == it->second.term) {
+        match = it->first;
+        break;
+      }
+    }
+    if (match == 0) return;
+    const uint64_t from = std::max(a.storage().first_index(), b.storage().first_index());
+    auto ia = ma.lower_bound(from);
+    auto ib = mb.lower_bound(from);
+    for (; ia != ma.end() && ia->first <= match; ++ia, ++ib) {
+      if (ib == mb.end() || ib->first != ia->first || ib->second.count != ia->second.count ||
+          ib->second.term != ia->second.term || ib->second.crc != ia->second.crc) {
+        violation(fmt::format("{}: logs of n{} and n{} match at {} but differ at {}", when, i + 1,
+                              j + 1, match, ia->first));
+        return;
+      }
+    }
+  }
+
+  void excuse(int broker) { excused_.insert(broker); }
+
+  World& world_;
+  int brokers_;
+  std::map<uint64_t, uint64_t> leaders_;  // term -> node id
+  std::map<uint64_t, Committed> committed_;
+  std::vector<uint64_t> applied_max_;
+  std::set<int> excused_;
+  std::vector<std::string> violations_;
+  uint64_t violation_count_ = 0;
+  uint64_t elections_ = 0;
+  uint64_t commits_ = 0;
+  uint64_t scans_ = 0;
+};
+
+struct FinalLog {
+  std::map<int64_t, std::string> values;  // data records by offset
+  int64_t high_watermark = 0;
+  bool complete = false;
+};
+
+// Reads the whole committed log from the leader of the highest term.
+FinalLog read_final(World& world, Checker& checker, int brokers) {
+  FinalLog out;
+  int leader = -1;
+  uint64_t best = 0;
+  for (int i = 0; i < brokers; i++) {
+    const cluster::Replica* r = checker.replica(i);
+    if (r != nullptr && !r->failed() && r->core().role() == raft::Role::kLeader &&
+        r->core().term() >= best) {
+      leader = i;
+      best = r->core().term();
+    }
+  }
+  if (leader < 0) return out;
+  cluster::Replica* r = checker.broker(leader)->replica();
+  int64_t offset = int64_t(r->storage().first_index());
+  for (;;) {
+    cluster::FetchResult f = r->fetch(offset, 1 << 20);
+    out.high_watermark = f.high_watermark;
+    if (f.error != cluster::OK) {
+      checker.violation(fmt::format("final read at {} from n{} failed: {} {}", offset, leader + 1,
+                                    int(f.error), f.message));
+      return out;
+    }
+    if (f.batches.empty()) break;
+    ByteView rest(f.batches);
+    while (!rest.empty()) {
+      auto h = log::validate_batch(
+          rest.first(log::parse_batch_header(rest, log::kBatchBytesMax)->total_bytes()));
+      KEEL_CHECK(h.ok(), "leader served an unverified batch");
+      const ByteView batch = rest.first(h->total_bytes());
+      if (!h->is_control()) {
+        auto records = log::decode_records(batch);
+        KEEL_CHECK(records.ok());
+        for (size_t k = 0; k < records->size(); k++) {
+          const auto& v = (*records)[k].value;
+          out.values[h->base_offset + int64_t(k)] = v ? std::string(as_chars(*v)) : "";
+        }
+      }
+      offset = h->next_offset();
+      rest = rest.subspan(batch.size());
+    }
+  }
+  out.complete = true;
+  return out;
+}
+
+void check_history(const History& h, const FinalLog& final_log, Checker& checker, RunResult& r) {
+  uint64_t acks_all = 0, acks_one = 0, acks_one_lost = 0;
+  for (const History::Ack& ack : h.acks) {
+    bool intact = true;
+    for (size_t k = 0; k < ack.values.size(); k++) {
+      auto it = final_log.values.find(ack.base_offset + int64_t(k));
+      if (it == final_log.values.end() || it->second != ack.values[k]) intact = false;
+    }
+    if (ack.acks_all) {
+      acks_all++;
+      if (!intact) {
+        checker.violation(
+            fmt::format("acknowledged (acks=all) batch {} at offset {} is not in "
+                        "the final log",
+                        ack.values.front(), ack.base_offset));
+      }
+    } else {
+      acks_one++;
+      if (!intact) acks_one_lost++;
+    }
+  }
+  uint64_t served_changed = 0;
+  for (const auto& [offset, value] : h.consumed) {
+    auto it = final_log.values.find(offset);
+    if (it == final_log.values.end() || it->second != value) {
+      if (served_changed++ == 0) {
+        checker.violation(
+            fmt::format("a consumer read '{}' at offset {}; the final log holds "
+                        "'{}' there",
+                        value, offset, it == final_log.values.end() ? "nothing" : it->second));
+      }
+    }
+  }
+  uint64_t unseen = 0;
+  for (const auto& [offset, value] : final_log.values)
+    unseen += h.consumed.contains(offset) ? 0 : 1;
+  if (unseen > 0) {
+    checker.violation(
+        fmt::format("{} committed records never reached the consumer after the "
+                    "drain",
+                    unseen));
+  }
+  std::map<std::string, int> copies;
+  uint64_t duplicates = 0;
+  for (const auto& [offset, value] : final_log.values) {
+    if (++copies[value] == 2) duplicates++;
+  }
+  for (const std::string& v : h.violations) checker.violation(v);
+  r.counts["records.acked_all"] = acks_all;
+  r.counts["records.acked_one"] = acks_one;
+  r.counts["records.acked_one_lost"] = acks_one_lost;
+  r.counts["records.final"] = final_log.values.size();
+  r.counts["records.consumed"] = h.consumed.size();
+  r.counts["records.retry_duplicates"] = duplicates;
+  r.counts["client.produce_attempts"] = h.produce_attempts;
+  r.counts["client.produce_errors"] = h.produce_errors;
+  r.counts["client.timeouts"] = h.produce_timeouts;
+}
+
+}  // namespace
+
+RunResult run_partition_scenario(const RunOptions& options) {
+  RunResult r;
+  r.seed = options.seed;
+  env::Random shape = env::Random(options.seed).derive("partition/shape");
+  const int brokers = shape.chance(1, 4) ? 5 : 3;
+  std::vector<std::string> names;
+  for (int i = 1; i <= brokers; i++) names.push_back(fmt::format("n{}", i));
+  const std::vector<std::string> clients = {"c1", "c2", "c3", "c4"};
+  for (const auto& c : clients) names.push_back(c);
+
+  World world(WorldOptions{options.seed, names});
+  if (!options.trace_path.empty()) {
+    KEEL_CHECK(world.scheduler().open_trace_file(options.trace_path), "cannot write {}",
+               options.trace_path);
+  }
+  world.scheduler().record(
+      "world", "run.start",
+      fmt::format("seed={} scenario=partition replicas={}", options.seed, brokers));
+  Checker checker(world, brokers);
+  History history;
+  bool producing = true;
+
+  std::map<uint64_t, cluster::Member> members;
+  std::vector<env::Address> broker_addresses;
+  for (int i = 0; i < brokers; i++) {
+    members[uint64_t(i + 1)] = {
+        names[size_t(i)], {names[size_t(i)], kPeerPort}, {names[size_t(i)], kClientPort}};
+    broker_addresses.push_back({names[size_t(i)], kClientPort});
+  }
+  for (int i = 0; i < brokers; i++) {
+    world.set_factory(i, [&, i](env::Env& env) -> std::unique_ptr<env::Process> {
+      cluster::NodeConfig config;
+      config.id = uint64_t(i + 1);
+      config.members = members;
+      config.replica.dir = "p0";
+      // Small segments, so rolling and multi-segment recovery happen in every run.
+      config.replica.log.segment_bytes_max = 64 << 10;
+      config.replica.log.batch_bytes_max = 16 << 10;
+      config.observer = &checker;
+      return std::make_unique<cluster::Node>(env, std::move(config));
+    });
+  }
+  for (size_t c = 0; c < clients.size(); c++) {
+    world.set_factory(brokers + int(c), [&, c](env::Env& env) -> std::unique_ptr<env::Process> {
+      ClientOptions o;
+      o.name = clients[c];
+      o.brokers = broker_addresses;
+      o.producer = c < 3;
+      o.acks_all = c != 2;
+      o.history = &history;
+      o.now_ns = [&world] { return world.scheduler().now_ns(); };
+      o.producing = &producing;
+      return std::make_unique<ChaosClient>(env, std::move(o));
+    });
+  }
+
+  env::Random nemesis_rng = world.stream("nemesis");
+  Nemesis nemesis(world, nemesis_rng, FaultMix::draw(nemesis_rng));
+  nemesis.on_corrupt = [&](int id) {
+    if (id < brokers) checker.excuse(id);
+    world.scheduler().record(world.node(id).name(), "checker.excuse", "disk corruption");
+  };
+  r.fault_mix = fmt::format("replicas={}; {}; buggify {}", brokers, nemesis.mix().describe(),
+                            world.buggify().run_enabled() ? "on" : "off");
+
+  // Periodic global checks.
+  std::function<void()> periodic = [&] {
+    checker.scan("periodic");
+    world.scheduler().after(kScanIntervalNs, [&] { periodic(); });
+  };
+  world.scheduler().after(kScanIntervalNs, [&] { periodic(); });
+
+  // Safety phase.
+  world.start_all();
+  nemesis.start();
+  bool bounded = world.run_for(options.safety_ns, options.events_max);
+  checker.scan("end of safety phase");
+
+  // Liveness phase: faults off, network healed, every broker restarted.
+  nemesis.stop();
+  for (int i = 0; i < brokers; i++) world.restart(i);
+  for (size_t c = 0; c < clients.size(); c++) {
+    if (!world.node(brokers + int(c)).up()) world.start(brokers + int(c));
+  }
+  const int64_t liveness_start = world.scheduler().now_ns();
+  bounded = bounded && world.run_for(options.liveness_ns, options.events_max);
+  checker.scan("end of liveness phase");
+  if (history.last_ack_all_ns < liveness_start) {
+    std::string state;
+    for (int i = 0; i < brokers; i++) {
+      const cluster::Replica* rep = checker.replica(i);
+      state += rep == nullptr
+                   ? fmt::format(" n{}:down", i + 1)
+                   : fmt::format(" n{}:{}@{}{}", i + 1, raft::role_name(rep->core().role()),
+                                 rep->core().term(), rep->failed() ? "(failed)" : "");
+    }
+    checker.violation(
+        fmt::format("liveness: no acks=all write acknowledged within {:.1f} s "
+                    "after the faults stopped;{}",
+                    double(options.liveness_ns) / 1e9, state));
+  }
+
+  // Drain: producers stop, the consumer catches up; then the final checks.
+  producing = false;
+  bounded = bounded && world.run_for(kDrainNs, options.events_max);
+  checker.scan("final");
+  const FinalLog final_log = read_final(world, checker, brokers);
+  if (!final_log.complete) checker.violation("final: no leader to read the log from");
+  check_history(history, final_log, checker, r);
+  if (!bounded) checker.violation(fmt::format("more than {} events", options.events_max));
+
+  r.ok = checker.violation_count_ == 0;
+  r.violation_count = checker.violation_count_;
+  r.violations = checker.violations_;
+  for (const auto& [kind, n] : nemesis.counts()) r.counts["nemesis." + kind] += n;
+  for (const auto& [site, n] : world.buggify().fires()) r.counts["buggify." + site] += n;
+  r.counts["raft.elections"] = checker.elections_;
+  r.counts["raft.commits"] = checker.commits_;
+  r.counts["checker.scans"] = checker.scans_;
+  const DiskStats disk = world.disk_stats();
+  r.counts["disk.corruptions"] = disk.corruptions();
+
+  world.scheduler().record("world", "run.end", r.ok ? "ok" : "violations");
+  r.trace_hash = world.scheduler().trace_hash();
+  r.trace_events = world.scheduler().trace_events();
+  r.events = world.scheduler().events_run();
+  r.simulated_ns = world.scheduler().now_ns();
+  std::string nemesis_line;
+  for (const auto& [kind, n] : nemesis.counts()) nemesis_line += fmt::format(" {}={}", kind, n);
+  r.summary.push_back(fmt::format("faults: {}", r.fault_mix));
+  r.summary.push_back(fmt::format("nemesis:{}", nemesis_line.empty() ? " none" : nemesis_line));
+  r.summary.push_back(fmt::format("raft: elections={} commits={} high_watermark={}",
+                                  checker.elections_, checker.commits_, final_log.high_watermark));
+  r.summary.push_back(
+      fmt::format("records: acked_all={} acked_one={} acked_one_lost={} final={} consumed={} "
+                  "retry_duplicates={}",
+                  r.counts["records.acked_all"], r.counts["records.acked_one"],
+                  r.counts["records.acked_one_lost"], r.counts["records.final"],
+                  r.counts["records.consumed"], r.counts["records.retry_duplicates"]));
+  r.summary.push_back("disk: " + disk.summary());
+  r.summary.push_back(fmt::format("events: {} run, {} traced, {:.3f} simulated seconds", r.events,
+                                  r.trace_events, double(r.simulated_ns) / 1e9));
+  return r;
+}
+
+}  // namespace keel::sim

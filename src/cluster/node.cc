@@ -1,0 +1,179 @@
+#include "cluster/node.h"
+
+#include <fmt/format.h>
+
+#include "base/check.h"
+
+namespace keel::cluster {
+
+Node::Node(env::Env& env, NodeConfig config)
+    : env_(env), config_(std::move(config)), reaper_(env.clock()) {
+  KEEL_CHECK(config_.members.contains(config_.id), "node {} not a member", config_.id);
+  std::map<std::string, env::Address> peers;
+  std::vector<uint64_t> voters;
+  for (auto& [id, m] : config_.members) {
+    names_[id] = m.name;
+    ids_[m.name] = id;
+    peers[m.name] = m.peer_address;
+    voters.push_back(id);
+  }
+  const Member& self = config_.members.at(config_.id);
+  transport_ = std::make_unique<PeerTransport>(
+      env_, self.name, peers,
+      [this](const std::string& from, ByteView payload) { on_peer_message(from, payload); });
+
+  ReplicaOptions options = config_.replica;
+  options.id = config_.id;
+  options.voters = voters;
+  auto replica = Replica::open(
+      env_, options, [this](const raft::Message& m) { send_raft(m); }, config_.observer);
+  if (replica.ok()) {
+    replica_ = *std::move(replica);
+  } else {
+    open_status_ = replica.status();
+    env_.trace().event("node.replica_open_failed", open_status_.ToString());
+  }
+  if (auto st = transport_->start(self.peer_address); !st.ok()) {
+    env_.trace().event("node.listen_failed", st.ToString());
+    if (open_status_.ok()) open_status_ = st;
+  }
+  auto listener = env_.network().listen(
+      self.client_address, [this](std::unique_ptr<env::Stream> s) { accept_client(std::move(s)); });
+  if (listener.ok()) {
+    client_listener_ = *std::move(listener);
+  } else {
+    env_.trace().event("node.listen_failed", listener.status().ToString());
+    if (open_status_.ok()) open_status_ = listener.status();
+  }
+}
+
+Node::~Node() { *alive_ = false; }
+
+const absl::Status& Node::health() const {
+  if (!open_status_.ok() || replica_ == nullptr) return open_status_;
+  return replica_->health();
+}
+
+void Node::on_peer_message(const std::string& from, ByteView payload) {
+  PeerMessage pm;
+  if (!pm.ParseFromArray(payload.data(), int(payload.size())) ||
+      pm.partition() != config_.replica.partition) {
+    env_.trace().event("node.bad_peer_message", from);
+    return;
+  }
+  // The sender must be who the stream's hello said it was.
+  auto it = ids_.find(from);
+  if (it == ids_.end() || pm.message().from() != it->second) {
+    env_.trace().event("node.bad_peer_message",
+                       fmt::format("{} claims {}", from, pm.message().from()));
+    return;
+  }
+  if (replica_ != nullptr) replica_->step(pm.message());
+}
+
+void Node::send_raft(const raft::Message& m) {
+  auto it = names_.find(m.to());
+  KEEL_CHECK(it != names_.end(), "message to unknown node {}", m.to());
+  PeerMessage pm;
+  pm.set_partition(config_.replica.partition);
+  *pm.mutable_message() = m;
+  const std::string bytes = pm.SerializeAsString();
+  transport_->send(it->second, as_bytes(bytes));
+}
+
+void Node::accept_client(std::unique_ptr<env::Stream> stream) {
+  if (clients_.size() >= config_.client_connections_max) {
+    stream->close();
+    return;
+  }
+  const uint64_t id = next_client_++;
+  ClientConn& c = clients_[id];
+  c.stream = std::move(stream);
+  c.stream->set_handlers({
+      .on_open = [] {},
+      .on_data = [this, id](ByteView bytes) { on_client_data(id, bytes); },
+      .on_close = [this, id](absl::Status) { drop_client(id); },
+  });
+}
+
+void Node::on_client_data(uint64_t conn, ByteView bytes) {
+  auto it = clients_.find(conn);
+  if (it == clients_.end()) return;
+  it->second.decoder.feed(bytes);
+  for (;;) {
+    auto frame = it->second.decoder.next();
+    if (!frame.ok() || (frame->has_value() && (*frame)->type != FrameType::kClient)) {
+      env_.trace().event("node.bad_client_frame",
+                         frame.ok() ? "unexpected frame type" : frame.status().ToString());
+      return drop_client(conn);
+    }
+    if (!frame->has_value()) return;
+    ClientRequest request;
+    if (!request.ParseFromArray((*frame)->payload.data(), int((*frame)->payload.size()))) {
+      env_.trace().event("node.bad_client_frame", "undecodable request");
+      return drop_client(conn);
+    }
+    handle_client(conn, request);
+    if (!clients_.contains(conn)) return;
+  }
+}
+
+void Node::handle_client(uint64_t conn, const ClientRequest& request) {
+  ClientResponse response;
+  response.set_id(request.id());
+  if (replica_ == nullptr) {
+    response.set_error(UNAVAILABLE);
+    response.set_error_message(open_status_.ToString());
+    return reply(conn, response);
+  }
+  if (request.has_produce()) {
+    std::weak_ptr<bool> alive = alive_;
+    replica_->produce(as_bytes(request.produce().batch()), request.produce().acks_all(),
+                      [this, alive, conn, id = request.id()](ProduceResult r) {
+                        if (alive.expired()) return;
+                        ClientResponse resp;
+                        resp.set_id(id);
+                        resp.set_error(r.error);
+                        resp.set_error_message(r.message);
+                        resp.set_leader_hint(r.leader_hint);
+                        resp.set_base_offset(r.base_offset);
+                        reply(conn, resp);
+                      });
+    return;
+  }
+  if (request.has_fetch()) {
+    const size_t max_bytes = std::min<size_t>(request.fetch().max_bytes(), 4u << 20);
+    FetchResult r = replica_->fetch(request.fetch().offset(), std::max<size_t>(max_bytes, 1));
+    response.set_error(r.error);
+    response.set_error_message(r.message);
+    response.set_leader_hint(r.leader_hint);
+    response.set_high_watermark(r.high_watermark);
+    response.set_log_start(r.log_start);
+    response.set_batches(std::string(as_chars(r.batches)));
+    return reply(conn, response);
+  }
+  response.set_error(INVALID_REQUEST);
+  response.set_error_message("empty request");
+  reply(conn, response);
+}
+
+void Node::reply(uint64_t conn, const ClientResponse& response) {
+  auto it = clients_.find(conn);
+  if (it == clients_.end()) return;
+  const std::string bytes = response.SerializeAsString();
+  Bytes frame;
+  encode_frame(FrameType::kClient, as_bytes(bytes), frame);
+  if (!it->second.stream->send(frame).ok()) drop_client(conn);
+}
+
+void Node::drop_client(uint64_t conn) {
+  auto it = clients_.find(conn);
+  if (it == clients_.end()) return;
+  // Possibly inside the stream's own callback: close now, destroy from a later event.
+  it->second.stream->close();
+  graveyard_.push_back(std::move(it->second.stream));
+  clients_.erase(it);
+  if (!reaper_.armed()) reaper_.start(env::Nanos(0), [this] { graveyard_.clear(); });
+}
+
+}  // namespace keel::cluster

@@ -1,0 +1,76 @@
+// Node: one Keel broker process (env::Process). It hosts the replica of a partition, talks to
+// its peers through a PeerTransport, and serves clients on a second port with a small framed
+// protocol (cluster.proto ClientRequest/ClientResponse; the Kafka protocol comes on top of
+// the same Replica calls).
+//
+// A node whose replica cannot open (e.g. both state copies damaged) or failed on an IO error
+// stays up but answers UNAVAILABLE and takes no part in Raft: health() says why. The
+// operator (or the simulator) restarts it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cluster/frame.h"
+#include "cluster/replica.h"
+#include "cluster/transport.h"
+#include "env/env.h"
+
+namespace keel::cluster {
+
+struct Member {
+  std::string name;
+  env::Address peer_address;
+  env::Address client_address;
+};
+
+struct NodeConfig {
+  uint64_t id = 0;
+  std::map<uint64_t, Member> members;  // every voter, this node included
+  ReplicaOptions replica;              // id and voters are filled in from the above
+  ReplicaObserver* observer = nullptr;
+  size_t client_connections_max = 256;
+};
+
+class Node final : public env::Process {
+ public:
+  Node(env::Env& env, NodeConfig config);
+  ~Node() override;
+
+  const absl::Status& health() const;
+  // Null when the replica failed to open.
+  Replica* replica() { return replica_.get(); }
+  const PeerTransport& transport() const { return *transport_; }
+
+ private:
+  struct ClientConn {
+    std::unique_ptr<env::Stream> stream;
+    FrameDecoder decoder;
+  };
+
+  void on_peer_message(const std::string& from, ByteView payload);
+  void send_raft(const raft::Message& m);
+  void accept_client(std::unique_ptr<env::Stream> stream);
+  void on_client_data(uint64_t conn, ByteView bytes);
+  void handle_client(uint64_t conn, const ClientRequest& request);
+  void reply(uint64_t conn, const ClientResponse& response);
+  void drop_client(uint64_t conn);
+
+  env::Env& env_;
+  NodeConfig config_;
+  std::map<uint64_t, std::string> names_;  // id -> member name
+  std::map<std::string, uint64_t> ids_;    // member name -> id
+  std::unique_ptr<PeerTransport> transport_;
+  std::unique_ptr<Replica> replica_;
+  absl::Status open_status_;
+  std::unique_ptr<env::Listener> client_listener_;
+  std::map<uint64_t, ClientConn> clients_;
+  uint64_t next_client_ = 0;
+  std::vector<std::unique_ptr<env::Stream>> graveyard_;
+  env::Timer reaper_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace keel::cluster

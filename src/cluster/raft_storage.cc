@@ -1,0 +1,180 @@
+#include "cluster/raft_storage.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "base/check.h"
+#include "log/batch.h"
+
+namespace keel::cluster {
+namespace {
+
+constexpr size_t kScanChunkBytes = 1 << 20;
+
+RaftStorage::EntryMeta meta_of(const log::BatchHeader& h) {
+  return {uint32_t(h.last_offset_delta) + 1, uint64_t(h.leader_epoch), h.crc, h.is_control()};
+}
+
+}  // namespace
+
+Bytes entry_batch(const raft::Entry& entry) {
+  KEEL_CHECK(entry.term() <= uint64_t(std::numeric_limits<int32_t>::max()), "term {}",
+             entry.term());
+  if (!entry.data().empty()) {
+    return Bytes(entry.data().begin(), entry.data().end());
+  }
+  KEEL_CHECK(entry.type() == raft::ENTRY_NOOP && entry.count() == 1, "empty non-noop entry");
+  // A Kafka control batch with one record (key: version 0, type 0). Deterministic: no
+  // timestamps, so every replica builds identical bytes.
+  log::BatchSpec spec;
+  spec.base_offset = int64_t(entry.index());
+  spec.leader_epoch = int32_t(entry.term());
+  spec.attributes = log::kAttrControl;
+  spec.records.push_back({Bytes{0, 0, 0, 0}, std::nullopt, 0});
+  return log::build_batch(spec);
+}
+
+absl::Status check_entry(const raft::Entry& entry) {
+  if (entry.count() == 0) return absl::InvalidArgumentError("entry with no offsets");
+  if (entry.term() > uint64_t(std::numeric_limits<int32_t>::max())) {
+    return absl::InvalidArgumentError("term beyond the Kafka epoch range");
+  }
+  if (entry.data().empty()) {
+    if (entry.type() == raft::ENTRY_NOOP && entry.count() == 1) return absl::OkStatus();
+    return absl::InvalidArgumentError("empty entry that is not a no-op");
+  }
+  auto h = log::validate_batch(as_bytes(entry.data()));
+  if (!h.ok()) return h.status();
+  if (uint64_t(h->base_offset) != entry.index() || uint64_t(h->leader_epoch) != entry.term() ||
+      uint64_t(h->last_offset_delta) + 1 != entry.count()) {
+    return absl::InvalidArgumentError(
+        fmt::format("entry {}+{}@{} carries a batch stamped {}+{}@{}", entry.index(), entry.count(),
+                    entry.term(), h->base_offset, h->last_offset_delta + 1, h->leader_epoch));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::load(log::Log& log, ReplicaState state) {
+  std::unique_ptr<RaftStorage> s(new RaftStorage(log, std::move(state)));
+  if (auto st = s->scan(); !st.ok()) return st;
+  return s;
+}
+
+absl::Status RaftStorage::scan() {
+  const int64_t first = int64_t(first_index());
+  if (log_.start_offset() > first) {
+    return absl::DataLossError(
+        fmt::format("log starts at {} but the state file says {}", log_.start_offset(), first));
+  }
+  int64_t at = std::max(first, log_.start_offset());
+  while (at < log_.next_offset()) {
+    auto r = log_.read(at, kScanChunkBytes);
+    if (!r.ok()) return r.status();
+    ByteView rest(r->batches);
+    while (!rest.empty()) {
+      auto h = log::parse_batch_header(rest, log::kBatchBytesMax);
+      KEEL_CHECK(h.ok(), "log returned an unverified batch: {}", h.status().ToString());
+      if (h->base_offset >= first) boundaries_[uint64_t(h->base_offset)] = meta_of(*h);
+      rest = rest.subspan(h->total_bytes());
+    }
+    at = r->next_offset;
+  }
+  // An entry straddling the snapshot point would make first_index() not an entry start.
+  if (!boundaries_.empty() && boundaries_.begin()->first != first_index()) {
+    return absl::DataLossError(fmt::format("log's first batch starts at {}, expected {}",
+                                           boundaries_.begin()->first, first_index()));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t RaftStorage::last_index() const {
+  if (boundaries_.empty()) return state_.snapshot().index();
+  auto& [base, meta] = *boundaries_.rbegin();
+  return base + meta.count - 1;
+}
+
+std::map<uint64_t, RaftStorage::EntryMeta>::const_iterator RaftStorage::containing(
+    uint64_t offset) const {
+  KEEL_CHECK(offset >= first_index() && offset <= last_index(), "offset {} outside [{}, {}]",
+             offset, first_index(), last_index());
+  auto it = boundaries_.upper_bound(offset);
+  KEEL_CHECK(it != boundaries_.begin());
+  return std::prev(it);
+}
+
+uint64_t RaftStorage::term(uint64_t offset) const {
+  if (offset == state_.snapshot().index()) return state_.snapshot().term();
+  return containing(offset)->second.term;
+}
+
+uint64_t RaftStorage::entry_start(uint64_t offset) const { return containing(offset)->first; }
+
+absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint64_t hi,
+                                                              uint64_t max_bytes) const {
+  KEEL_CHECK(lo < hi && hi <= last_index() + 1, "bad range [{}, {})", lo, hi);
+  std::vector<raft::Entry> out;
+  uint64_t bytes = 0;
+  uint64_t at = lo;
+  while (at < hi) {
+    auto r = log_.read(int64_t(at), size_t(std::min<uint64_t>(max_bytes, kScanChunkBytes)));
+    if (!r.ok()) return r.status();
+    ByteView rest(r->batches);
+    while (!rest.empty() && at < hi) {
+      auto h = log::parse_batch_header(rest, log::kBatchBytesMax);
+      KEEL_CHECK(h.ok() && uint64_t(h->base_offset) == at, "log read at {} misaligned", at);
+      const ByteView batch = rest.first(h->total_bytes());
+      bytes += batch.size();
+      if (!out.empty() && bytes > max_bytes) return out;
+      raft::Entry& e = out.emplace_back();
+      e.set_index(at);
+      e.set_count(uint32_t(h->last_offset_delta) + 1);
+      e.set_term(uint64_t(h->leader_epoch));
+      e.set_type(h->is_control() ? raft::ENTRY_NOOP : raft::ENTRY_NORMAL);
+      e.set_data(std::string(as_chars(batch)));
+      at = uint64_t(h->next_offset());
+      rest = rest.subspan(batch.size());
+    }
+  }
+  return out;
+}
+
+absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries, int64_t now_ms) {
+  if (entries.empty()) return absl::OkStatus();
+  const uint64_t first = entries.front().index();
+  KEEL_CHECK(first >= first_index() && first <= last_index() + 1, "write at {} outside log", first);
+  if (auto st = drop_suffix(first); !st.ok()) return st;
+  for (const raft::Entry& e : entries) {
+    const Bytes batch = entry_batch(e);
+    auto r = log_.append(batch, int64_t(e.index()), now_ms);
+    if (!r.ok()) return r.status();
+    KEEL_CHECK_EQ(uint64_t(r->last_offset), e.index() + e.count() - 1);
+    auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
+    KEEL_CHECK(h.ok());
+    boundaries_[e.index()] = meta_of(*h);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RaftStorage::drop_suffix(uint64_t from) {
+  if (int64_t(from) >= log_.next_offset()) return absl::OkStatus();
+  if (auto st = log_.truncate_suffix(int64_t(from)); !st.ok()) return st;
+  boundaries_.erase(boundaries_.lower_bound(from), boundaries_.end());
+  return absl::OkStatus();
+}
+
+absl::Status RaftStorage::install_snapshot(const raft::SnapshotMeta& meta, env::DoneFn done) {
+  const uint64_t start = meta.index() + 1;
+  // Drop everything the snapshot replaces: entries at or after the entry containing
+  // `start`, then move the start (the log may become empty at `start`).
+  if (int64_t(start) < log_.next_offset() && !boundaries_.empty()) {
+    const uint64_t cut = start < first_index() ? first_index() : entry_start(start);
+    if (auto st = log_.truncate_suffix(int64_t(cut)); !st.ok()) return st;
+  }
+  boundaries_.clear();
+  *state_.mutable_snapshot() = meta;
+  log_.advance_start(int64_t(start), std::move(done));
+  return absl::OkStatus();
+}
+
+}  // namespace keel::cluster

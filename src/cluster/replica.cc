@@ -1,0 +1,465 @@
+#include "cluster/replica.h"
+
+#include <fmt/format.h>
+
+#include <limits>
+
+#include "base/check.h"
+#include "log/batch.h"
+
+namespace keel::cluster {
+namespace {
+
+constexpr const char* kStateNames[2] = {"raft.state.a", "raft.state.b"};
+
+// Decodes one state copy: NotFound if absent, DataLoss if corrupt.
+absl::StatusOr<ReplicaState> read_state(log::StateFile& file) {
+  auto bytes = file.read();
+  if (!bytes.ok()) return bytes.status();
+  ReplicaState state;
+  if (!state.ParseFromArray(bytes->data(), int(bytes->size()))) {
+    return absl::DataLossError("replica state: undecodable");
+  }
+  return state;
+}
+
+// Which of two valid copies is newer: terms only grow; within a term a vote is only added;
+// the log start only moves forward.
+bool newer(const ReplicaState& a, const ReplicaState& b) {
+  const auto& ha = a.hard_state();
+  const auto& hb = b.hard_state();
+  if (ha.term() != hb.term()) return ha.term() > hb.term();
+  if ((ha.vote() != 0) != (hb.vote() != 0)) return ha.vote() != 0;
+  return a.snapshot().index() > b.snapshot().index();
+}
+
+uint32_t batch_crc(const raft::Entry& e) {
+  const Bytes batch = entry_batch(e);
+  auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
+  KEEL_CHECK(h.ok(), "committed entry {} is not a batch", e.index());
+  return h->crc;
+}
+
+}  // namespace
+
+Replica::Replica(env::Env& env, ReplicaOptions options, SendFn send, ReplicaObserver* observer)
+    : env_(env),
+      options_(std::move(options)),
+      send_(std::move(send)),
+      observer_(observer),
+      ticker_(env.clock()) {}
+
+Replica::~Replica() { *alive_ = false; }
+
+absl::StatusOr<ReplicaState> Replica::load_state() {
+  ReplicaState state;
+  for (uint64_t v : options_.voters) state.mutable_snapshot()->mutable_conf()->add_voters(v);
+  bool found = false;
+  bool damaged = false;
+  for (int i = 0; i < 2; i++) {
+    state_files_[i] = std::make_unique<log::StateFile>(env_.disk(), options_.dir, kStateNames[i]);
+    auto s = read_state(*state_files_[i]);
+    if (s.ok()) {
+      if (!found || newer(*s, state)) state = *s;
+      found = true;
+    } else if (!absl::IsNotFound(s.status())) {
+      damaged = true;
+      env_.trace().event("replica.state_damaged", s.status().ToString());
+    }
+  }
+  if (damaged && !found) {
+    // Both copies unreadable: this replica cannot know what it promised, so it stays down
+    // rather than risk a second vote in one term (docs/fault-model.md).
+    return absl::DataLossError("replica state: both copies damaged");
+  }
+  return state;
+}
+
+absl::StatusOr<std::unique_ptr<Replica>> Replica::open(env::Env& env, ReplicaOptions options,
+                                                       SendFn send, ReplicaObserver* observer) {
+  KEEL_CHECK(options.id != 0 && !options.voters.empty());
+  if (auto st = env.disk().make_dir(options.dir); !st.ok()) return st;
+  std::unique_ptr<Replica> r(new Replica(env, std::move(options), std::move(send), observer));
+  auto state = r->load_state();
+  if (!state.ok()) return state.status();
+  auto mark = DurableMark::open(env.disk(), log::join_path(r->options_.dir, "durable"));
+  if (!mark.ok()) return mark.status();
+  r->mark_ = *std::move(mark);
+  log::Options log_options = r->options_.log;
+  log_options.initial_offset = int64_t(state->snapshot().index()) + 1;
+  auto log = log::Log::open(env.disk(), log::join_path(r->options_.dir, "log"), log_options);
+  if (!log.ok()) return log.status();
+  if (auto st = r->start(*std::move(log), *std::move(state)); !st.ok()) return st;
+  return r;
+}
+
+absl::Status Replica::start(std::unique_ptr<log::Log> log, ReplicaState state) {
+  log_ = std::move(log);
+  const int64_t first = int64_t(state.snapshot().index()) + 1;
+  if (log_->start_offset() > first) {
+    return absl::DataLossError(
+        fmt::format("replica: log starts at {}, state says {}", log_->start_offset(), first));
+  }
+  if (log_->start_offset() < first) {
+    // A log-start move recorded in the state file but not yet in the log: finish it.
+    snapshot_installs_++;
+    log_->advance_start(first, [this](absl::Status s) { on_install_done(s); });
+  }
+  auto storage = RaftStorage::load(*log_, state);
+  if (!storage.ok()) return storage.status();
+  storage_ = *std::move(storage);
+  written_state_ = state;
+
+  raft_random_ = std::make_unique<env::Random>(
+      env_.random().derive(fmt::format("raft/p{}", options_.partition)));
+  raft::Config config;
+  config.id = options_.id;
+  config.voters = options_.voters;
+  config.election_tick = options_.election_tick;
+  config.heartbeat_tick = options_.heartbeat_tick;
+  config.random = raft_random_.get();
+  config.logger = [this](std::string_view text) { env_.trace().event("raft", text); };
+  raft_ = std::make_unique<raft::Raft>(config, *storage_);
+  env_.trace().event(
+      "replica.open",
+      fmt::format("p{} log [{}, {}) term {} vote {}", options_.partition, log_->start_offset(),
+                  log_->next_offset(), raft_->term(), raft_->vote()));
+  check_lost_tail();
+  check_damage();
+  if (failed()) return health_;
+  ticker_.start(options_.tick, [this] { on_tick(); });
+  process_ready();
+  return health_;
+}
+
+void Replica::on_tick() {
+  if (failed()) return;
+  ticker_.start(options_.tick, [this] { on_tick(); });
+  raft_->tick();
+  process_ready();
+}
+
+void Replica::step(const raft::Message& m) {
+  if (failed()) return;
+  if (m.to() != options_.id) return;
+  for (const raft::Entry& e : m.entries()) {
+    if (auto st = check_entry(e); !st.ok()) {
+      env_.trace().event("replica.bad_entry", st.ToString());
+      return;
+    }
+  }
+  raft_->step(m);
+  process_ready();
+}
+
+void Replica::report_unreachable(uint64_t peer) {
+  if (failed()) return;
+  raft_->report_unreachable(peer);
+  process_ready();
+}
+
+void Replica::transfer_leadership(uint64_t to) {
+  if (failed()) return;
+  raft_->transfer_leadership(to);
+  process_ready();
+}
+
+void Replica::process_ready() {
+  if (in_ready_ || failed()) return;
+  in_ready_ = true;
+  while (!failed() && raft_->has_ready()) {
+    raft::Ready rd = raft_->take_ready();
+    handle_ready(rd);
+  }
+  in_ready_ = false;
+  if (failed()) return;
+  check_damage();
+  maybe_persist();
+}
+
+void Replica::handle_ready(raft::Ready& rd) {
+  if (rd.snapshot) {
+    snapshot_installs_++;
+    state_dirty_ = true;
+    auto st =
+        storage_->install_snapshot(*rd.snapshot, [this](absl::Status s) { on_install_done(s); });
+    if (!st.ok()) return fail(st);
+  }
+  if (!rd.entries.empty()) {
+    auto st = storage_->write_entries(rd.entries, env_.clock().wall_time_ms());
+    if (!st.ok()) return fail(st);
+  }
+  if (rd.hard_state) {
+    const raft::HardState& old = storage_->hard_state();
+    if (old.term() != rd.hard_state->term() || old.vote() != rd.hard_state->vote()) {
+      state_dirty_ = true;
+    }
+    storage_->set_hard_state(*rd.hard_state);
+  }
+  for (const raft::Message& m : rd.messages) send_(m);
+  apply_committed(rd.committed_entries);
+  if (rd.role || rd.leader) {
+    if (observer_ != nullptr) {
+      observer_->on_role(options_.id, raft_->term(), raft_->role(), raft_->leader());
+    }
+    if (raft_->role() != raft::Role::kLeader) fail_pending(UNAVAILABLE, "leadership lost");
+  }
+  if (rd.must_persist) to_persist_ = std::max(to_persist_, rd.id);
+}
+
+void Replica::apply_committed(const std::vector<raft::Entry>& entries) {
+  if (entries.empty()) return;
+  for (const raft::Entry& e : entries) {
+    if (observer_ != nullptr) {
+      observer_->on_commit(options_.id, e.index(), e.count(), e.term(), batch_crc(e));
+    }
+    applied_ = e.index() + e.count() - 1;
+  }
+  log_->mark_stable(int64_t(applied_) + 1);
+  // A waiting produce succeeded iff the committed entry at its offset is the one this
+  // leader proposed there (same term: one leader per term, one entry per offset).
+  while (!pending_.empty() && pending_.begin()->first <= applied_) {
+    auto node = pending_.extract(pending_.begin());
+    const uint64_t base = node.key();
+    ProduceResult result;
+    if (base >= storage_->first_index() && storage_->entry_start(base) == base &&
+        storage_->term(base) == node.mapped().term) {
+      result.base_offset = int64_t(base);
+    } else {
+      result.error = UNAVAILABLE;
+      result.message = "entry replaced after a leader change";
+    }
+    node.mapped().done(std::move(result));
+  }
+}
+
+void Replica::check_damage() {
+  const auto& damage = log_->damage();
+  if (damage.empty()) return;
+  int64_t lo = std::numeric_limits<int64_t>::max();
+  for (const log::Damage& d : damage) lo = std::min(lo, d.first_offset);
+  const uint64_t last = storage_->last_index();
+  uint64_t cut = uint64_t(std::max<int64_t>(lo, int64_t(storage_->first_index())));
+  if (cut > last + 1) return;
+  if (cut <= last) cut = storage_->entry_start(cut);
+  env_.trace().event("replica.damage",
+                     fmt::format("p{} cut at {} (last {}): {}", options_.partition, cut, last,
+                                 damage.front().reason));
+  if (auto st = storage_->drop_suffix(cut); !st.ok()) return fail(st);
+  raft_->report_storage_fault(cut, std::max(cut, last));
+}
+
+void Replica::check_lost_tail() {
+  // The mark says the log was durable below D when this replica last acknowledged; if the
+  // recovered log ends before D, acknowledged entries are gone (a corruption the log
+  // recovery could not tell from a torn tail). If the mark itself is unreadable, any
+  // recovery truncation may have cut acknowledged entries: bound them by the bytes cut
+  // (every offset takes at least one byte).
+  const uint64_t last = storage_->last_index();
+  uint64_t lost_through = 0;
+  if (mark_->value() && log_->next_offset() < *mark_->value()) {
+    lost_through = uint64_t(*mark_->value()) - 1;
+  } else if (mark_->damaged() && log_->recovery().truncated_at_offset >= 0) {
+    lost_through = last + log_->recovery().bytes_truncated;
+  }
+  if (lost_through <= last) return;
+  env_.trace().event("replica.lost_tail",
+                     fmt::format("p{} log ends at {} but acknowledged through {}",
+                                 options_.partition, last, lost_through));
+  raft_->report_storage_fault(last + 1, lost_through);
+}
+
+void Replica::sync_log(env::DoneFn done) {
+  // Sync the log, then record the new durable offset in the mark (see durable_mark.h).
+  log_->sync([this, done = std::move(done)](absl::Status s) mutable {
+    if (!s.ok()) return done(s);
+    const int64_t durable = log_->durable_offset();
+    if (mark_->value() == durable) return done(absl::OkStatus());
+    mark_->write(durable, std::move(done));
+  });
+}
+
+void Replica::maybe_persist() {
+  if (persisting_ || failed() || to_persist_ <= persisted_) return;
+  persisting_ = true;
+  const uint64_t round = to_persist_;
+  struct Join {
+    int outstanding = 0;
+    absl::Status status;
+  };
+  auto join = std::make_shared<Join>();
+  auto part = [this, round, join](absl::Status s) {
+    if (!s.ok() && join->status.ok()) join->status = s;
+    if (--join->outstanding == 0) finish_persist(round, join->status);
+  };
+  join->outstanding = (state_dirty_ ? 2 : 1) + (parent_synced_ ? 0 : 2);
+  if (!parent_synced_) {
+    // The replica's directory was created (or found) by make_dir in its parent, and its
+    // mark file in it: until both directories are synced, a crash may lose them.
+    parent_synced_ = true;
+    const size_t slash = options_.dir.rfind('/');
+    env_.disk().sync_dir(slash == std::string::npos ? "" : options_.dir.substr(0, slash), part);
+    env_.disk().sync_dir(options_.dir, part);
+  }
+  if (state_dirty_) {
+    state_dirty_ = false;
+    write_state(part);
+  }
+  sync_log(part);
+}
+
+void Replica::write_state(env::DoneFn done) {
+  written_state_ = storage_->state();
+  std::string bytes = written_state_.SerializeAsString();
+  // Copy A, then copy B: see state_files_.
+  state_files_[0]->replace(as_bytes(bytes),
+                           [this, bytes, done = std::move(done)](absl::Status s) mutable {
+                             if (!s.ok()) return done(s);
+                             state_files_[1]->replace(as_bytes(bytes), std::move(done));
+                           });
+}
+
+void Replica::finish_persist(uint64_t round, absl::Status status) {
+  persisting_ = false;
+  if (!status.ok()) return fail(status);
+  if (snapshot_installs_ > 0) {
+    waiting_round_ = std::max(waiting_round_, round);
+    return;
+  }
+  mark_persisted(round);
+}
+
+void Replica::on_install_done(absl::Status status) {
+  snapshot_installs_--;
+  if (!status.ok()) return fail(status);
+  if (snapshot_installs_ == 0 && waiting_round_ > 0) {
+    const uint64_t round = waiting_round_;
+    waiting_round_ = 0;
+    mark_persisted(round);
+  }
+}
+
+void Replica::mark_persisted(uint64_t round) {
+  if (failed() || round <= persisted_) return;
+  persisted_ = round;
+  raft_->persisted(round);
+  process_ready();
+}
+
+void Replica::fail(absl::Status status) {
+  if (failed()) return;
+  KEEL_CHECK(!status.ok());
+  health_ = status;
+  ticker_.cancel();
+  env_.trace().event("replica.failed", status.ToString());
+  fail_pending(UNAVAILABLE, "replica failed: " + status.ToString());
+}
+
+void Replica::fail_pending(ErrorCode error, const std::string& why) {
+  auto pending = std::move(pending_);
+  pending_.clear();
+  for (auto& [base, p] : pending) {
+    ProduceResult r;
+    r.error = error;
+    r.message = why;
+    p.done(std::move(r));
+  }
+}
+
+void Replica::produce(ByteView batch, bool acks_all, ProduceDone done) {
+  ProduceResult result;
+  result.leader_hint = raft_ ? raft_->leader() : 0;
+  if (failed()) {
+    result.error = UNAVAILABLE;
+    result.message = health_.ToString();
+    return done(std::move(result));
+  }
+  if (raft_->role() != raft::Role::kLeader) {
+    result.error = NOT_LEADER;
+    return done(std::move(result));
+  }
+  if (pending_.size() >= options_.pending_produce_max) {
+    result.error = UNAVAILABLE;
+    result.message = "too many produce requests waiting for commit";
+    return done(std::move(result));
+  }
+  auto header = log::validate_batch(batch, options_.log.batch_bytes_max);
+  if (!header.ok()) {
+    result.error = INVALID_REQUEST;
+    result.message = header.status().ToString();
+    return done(std::move(result));
+  }
+  const uint64_t base = raft_->next_index();
+  const uint64_t term = raft_->term();
+  if (term > uint64_t(std::numeric_limits<int32_t>::max())) {
+    result.error = UNAVAILABLE;
+    result.message = "term beyond the Kafka epoch range";
+    return done(std::move(result));
+  }
+  Bytes stamped(batch.begin(), batch.end());
+  log::set_base_offset(stamped, int64_t(base));
+  log::set_leader_epoch(stamped, int32_t(term));
+  auto proposed =
+      raft_->propose(std::string(as_chars(stamped)), uint32_t(header->last_offset_delta) + 1);
+  if (!proposed.ok()) {
+    result.error = absl::IsFailedPrecondition(proposed.status()) ? NOT_LEADER : UNAVAILABLE;
+    result.message = proposed.status().ToString();
+    return done(std::move(result));
+  }
+  KEEL_CHECK(proposed->index == base && proposed->term == term, "proposed at {}@{}, not {}@{}",
+             proposed->index, proposed->term, base, term);
+  if (acks_all) {
+    pending_[base] = PendingProduce{term, std::move(done)};
+    process_ready();
+    return;
+  }
+  process_ready();
+  if (failed()) {
+    result.error = UNAVAILABLE;
+    result.message = health_.ToString();
+  } else {
+    result.base_offset = int64_t(base);
+  }
+  done(std::move(result));
+}
+
+FetchResult Replica::fetch(int64_t offset, size_t max_bytes) {
+  FetchResult out;
+  if (failed()) {
+    out.error = UNAVAILABLE;
+    out.message = health_.ToString();
+    return out;
+  }
+  out.high_watermark = int64_t(applied_) + 1;
+  out.log_start = int64_t(storage_->first_index());
+  out.leader_hint = raft_->leader();
+  if (raft_->role() != raft::Role::kLeader) {
+    out.error = NOT_LEADER;
+    return out;
+  }
+  if (offset < out.log_start || offset > out.high_watermark) {
+    out.error = OFFSET_OUT_OF_RANGE;
+    return out;
+  }
+  if (offset == out.high_watermark) return out;
+  auto r = log_->read(offset, max_bytes);
+  if (!r.ok()) {
+    out.error = STORAGE_ERROR;
+    out.message = r.status().ToString();
+    check_damage();
+    return out;
+  }
+  // Only whole batches below the high watermark leave the replica.
+  ByteView rest(r->batches);
+  size_t keep = 0;
+  while (keep < rest.size()) {
+    auto h = log::parse_batch_header(rest.subspan(keep), log::kBatchBytesMax);
+    KEEL_CHECK(h.ok(), "log returned an unverified batch");
+    if (h->next_offset() > out.high_watermark) break;
+    keep += h->total_bytes();
+  }
+  out.batches.assign(rest.begin(), rest.begin() + keep);
+  return out;
+}
+
+}  // namespace keel::cluster
