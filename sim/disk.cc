@@ -126,8 +126,9 @@ class SimFile final : public env::File {
   X(writes)                                                                                       \
   X(bytes_written)                                                                                \
   X(reads)                                                                                        \
-  X(bytes_read) X(syncs) X(syncs_completed) X(bytes_synced) X(dir_syncs) X(dir_ops) X(write_eio)  \
-      X(sync_eio) X(read_eio) X(enospc) X(crashes) X(crash_sectors_kept) X(crash_sectors_dropped) \
+  X(bytes_read)                                                                                   \
+  X(syncs) X(syncs_completed) X(bytes_synced) X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio)    \
+      X(read_eio) X(enospc) X(crashes) X(crash_sectors_kept) X(crash_sectors_dropped)             \
           X(crash_sectors_torn) X(crash_truncates_kept) X(crash_truncates_lost)                   \
               X(crash_dir_ops_kept) X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) \
                   X(lost_writes) X(misdirected_writes) X(unreadable_sectors) X(lying_syncs)
@@ -363,8 +364,12 @@ absl::Status SimDisk::file_write(uint64_t ino, uint64_t offset, ByteView data) {
   const uint64_t new_size = std::max<uint64_t>(f.cache.size(), end);
   if (absl::Status s = reserve(f, new_size); !s.ok()) return s;
   const uint64_t before = footprint(f);
-  if (new_size > f.cache.size()) f.cache.resize(new_size);
-  std::memcpy(f.cache.data() + offset, data.data(), data.size());
+  // Overwrite what exists, append the rest (no zero-fill of bytes about to be written).
+  if (offset > f.cache.size()) f.cache.resize(offset);
+  const size_t overlap = size_t(std::min<uint64_t>(data.size(), f.cache.size() - offset));
+  std::memcpy(f.cache.data() + offset, data.data(), overlap);
+  f.cache.insert(f.cache.end(), data.begin() + overlap, data.end());
+  KEEL_CHECK_EQ(f.cache.size(), new_size);
   const uint64_t gen = f.next_gen++;
   auto hint = f.pending.end();
   for (uint64_t s = offset / kSectorBytes; s <= (end - 1) / kSectorBytes; s++) {
@@ -920,10 +925,18 @@ void SimDisk::crash_inode(Inode& f) {
       std::memcpy(dst, fresh, have);
       std::memset(dst + have, 0, n - have);
     } else if (crash_rng_.chance(1, 2)) {
-      // Garbage: bytes that are neither old nor new.
+      // Garbage: bytes that are neither old nor new, but only where old and new differ. A
+      // byte the write did not change (the synced part of a sector an append filled further)
+      // reads the same either way: losing it would be corruption of synced data, which the
+      // model confines to the corruption faults.
       for (size_t i = 0; i < n; i += 8) {
         const uint64_t word = crash_rng_.next_u64();
-        std::memcpy(dst + i, &word, std::min<size_t>(8, n - i));
+        uint8_t bytes[8];
+        std::memcpy(bytes, &word, 8);
+        for (size_t k = i; k < std::min<size_t>(i + 8, n); k++) {
+          const bool durable_same = start + k < durable_size && k < have && dst[k] == fresh[k];
+          if (!durable_same) dst[k] = bytes[k - i];
+        }
       }
     } else {
       // A torn page: the first units of the new data reached the media, the rest is old.
