@@ -313,8 +313,37 @@ void Raft::maybe_clear_fault() {
 // ---------------------------------------------------------------------------------------
 // Messages.
 
+absl::Status validate_message(const Message& m) {
+  if (m.type() <= MSG_UNKNOWN || m.type() > MSG_TIMEOUT_NOW) {
+    return absl::InvalidArgumentError(fmt::format("unknown message type {}", int(m.type())));
+  }
+  if (m.from() == kNone || m.to() == kNone || m.from() == m.to()) {
+    return absl::InvalidArgumentError("bad sender or recipient");
+  }
+  if (m.term() == 0) return absl::InvalidArgumentError("term 0");
+  if (m.entries_size() > 0 && m.type() != MSG_APP) {
+    return absl::InvalidArgumentError("entries on a message other than MsgApp");
+  }
+  uint64_t next = m.index() + 1;
+  for (const Entry& e : m.entries()) {
+    if (e.index() != next || e.count() == 0 || e.count() > kEntryCountMax || e.term() > m.term() ||
+        e.term() == 0) {
+      return absl::InvalidArgumentError(fmt::format("bad entry at {}", e.index()));
+    }
+    next = e.index() + e.count();
+  }
+  return absl::OkStatus();
+}
+
 void Raft::step(const Message& m) {
   KEEL_CHECK(m.to() == id_, "message for {} stepped into {}", m.to(), id_);
+  // Our own vote (released by persisted()) is the one message from ourselves.
+  if (m.from() != id_) {
+    if (absl::Status s = validate_message(m); !s.ok()) {
+      logf(fmt::format("dropped invalid message from {}: {}", m.from(), s.ToString()));
+      return;
+    }
+  }
   if (!step_term(m)) return;
   switch (m.type()) {
     case MSG_VOTE:

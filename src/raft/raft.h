@@ -91,6 +91,11 @@ struct ProposeResult {
   uint64_t term = 0;
 };
 
+// Structural checks of a message from the network: known type, sender and recipient set,
+// entries contiguous with count in [1, kEntryCountMax] starting right after `index`, term of
+// entries not above the message term. step() drops (and logs) a message that fails them.
+[[nodiscard]] absl::Status validate_message(const Message& m);
+
 class Raft {
  public:
   // Starts from the durable state in `storage` (a fresh or a restarted replica). `storage`

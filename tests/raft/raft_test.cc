@@ -1,0 +1,124 @@
+// Unit tests of the core's API edges: message validation, proposals off the leader, a group
+// of one (its own vote counts only once durable), and restart from durable state.
+#include "raft/raft.h"
+
+#include <gtest/gtest.h>
+
+#include "raft/log_storage.h"
+
+namespace keel::raft {
+namespace {
+
+Message app(uint64_t prev, std::vector<std::pair<uint64_t, uint32_t>> entries) {
+  Message m;
+  m.set_type(MSG_APP);
+  m.set_from(1);
+  m.set_to(2);
+  m.set_term(3);
+  m.set_index(prev);
+  for (auto [index, count] : entries) {
+    Entry* e = m.add_entries();
+    e->set_index(index);
+    e->set_count(count);
+    e->set_term(3);
+  }
+  return m;
+}
+
+TEST(ValidateMessage, AcceptsContiguousEntries) {
+  EXPECT_TRUE(validate_message(app(4, {{5, 3}, {8, 1}})).ok());
+  EXPECT_TRUE(validate_message(app(4, {})).ok());
+}
+
+TEST(ValidateMessage, RejectsMalformed) {
+  EXPECT_FALSE(validate_message(app(4, {{6, 1}})).ok());          // gap after prev
+  EXPECT_FALSE(validate_message(app(4, {{5, 2}, {8, 1}})).ok());  // gap between entries
+  EXPECT_FALSE(validate_message(app(4, {{5, 0}})).ok());          // empty entry
+  Message m = app(4, {});
+  m.set_term(0);
+  EXPECT_FALSE(validate_message(m).ok());
+  m = app(4, {});
+  m.set_to(1);
+  EXPECT_FALSE(validate_message(m).ok());
+  m = app(4, {});
+  m.set_type(MessageType(99));
+  EXPECT_FALSE(validate_message(m).ok());
+}
+
+struct Single {
+  MemoryStorage storage{{1}};
+  env::Random random{7};
+  std::unique_ptr<Raft> raft;
+  Single() { restart(); }
+  void restart() {
+    Config c;
+    c.id = 1;
+    c.random = &random;
+    raft = std::make_unique<Raft>(c, storage);
+  }
+  // Writes and persists every Ready.
+  void drain() {
+    for (int i = 0; i < 10 && raft->has_ready(); i++) {
+      Ready rd = raft->take_ready();
+      EXPECT_TRUE(rd.messages.empty());
+      if (rd.snapshot) storage.apply_snapshot(*rd.snapshot);
+      if (!rd.entries.empty()) storage.append(rd.entries);
+      if (rd.hard_state) storage.set_hard_state(*rd.hard_state);
+      if (rd.must_persist) raft->persisted(rd.id);
+    }
+  }
+};
+
+TEST(Raft, GroupOfOneLeadsOnlyOnceItsVoteIsDurable) {
+  Single s;
+  EXPECT_EQ(s.raft->propose("x").status().code(), absl::StatusCode::kFailedPrecondition);
+  s.raft->campaign();
+  EXPECT_EQ(s.raft->role(), Role::kCandidate);
+  Ready rd = s.raft->take_ready();
+  ASSERT_TRUE(rd.hard_state.has_value());
+  EXPECT_EQ(rd.hard_state->vote(), 1u);
+  EXPECT_EQ(s.raft->role(), Role::kCandidate);  // not before persisted()
+  s.storage.set_hard_state(*rd.hard_state);
+  s.raft->persisted(rd.id);
+  EXPECT_EQ(s.raft->role(), Role::kLeader);
+  s.drain();
+  EXPECT_EQ(s.raft->committed(), 1u);  // its no-op
+}
+
+TEST(Raft, ProposalsCommitWhenDurableAndSurviveRestart) {
+  Single s;
+  s.raft->campaign();
+  s.drain();
+  auto r = s.raft->propose("batch", 10);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->index, 2u);
+  Ready rd = s.raft->take_ready();
+  ASSERT_EQ(rd.entries.size(), 1u);
+  EXPECT_EQ(s.raft->committed(), 1u);  // the leader's own write is not durable yet
+  s.storage.append(rd.entries);
+  if (rd.hard_state) s.storage.set_hard_state(*rd.hard_state);
+  s.raft->persisted(rd.id);
+  EXPECT_EQ(s.raft->committed(), 11u);
+  EXPECT_EQ(s.raft->next_index(), 12u);
+  s.drain();
+  s.restart();
+  EXPECT_EQ(s.raft->term(), 1u);
+  EXPECT_EQ(s.raft->last_index(), 11u);
+  EXPECT_EQ(s.raft->committed(), 11u);
+  EXPECT_EQ(s.raft->role(), Role::kFollower);
+}
+
+TEST(Raft, FaultedReplicaDoesNotCampaign) {
+  Single s;
+  s.raft->report_storage_fault(1, 0);  // only the state was damaged: nothing to truncate
+  s.raft->campaign();
+  EXPECT_EQ(s.raft->role(), Role::kFollower);
+  for (int i = 0; i < 100; i++) s.raft->tick();
+  EXPECT_EQ(s.raft->role(), Role::kFollower);
+  s.raft->report_storage_repaired();
+  s.raft->campaign();
+  EXPECT_EQ(s.raft->role(), Role::kCandidate);
+}
+
+}  // namespace
+}  // namespace keel::raft
