@@ -82,6 +82,8 @@ void Raft::reset(uint64_t term) {
   votes_.clear();
   progress_.clear();
   leader_matched_ = {};
+  uncommitted_.clear();
+  uncommitted_bytes_ = 0;
 }
 
 void Raft::become_follower(uint64_t term, uint64_t lead) {
@@ -227,11 +229,17 @@ absl::StatusOr<ProposeResult> Raft::propose(std::string data, uint32_t count) {
   if (count == 0 || count > kEntryCountMax) {
     return absl::InvalidArgumentError(fmt::format("entry count {} out of range", count));
   }
+  if (!uncommitted_.empty() && uncommitted_bytes_ + data.size() > cfg_.max_uncommitted_bytes) {
+    return absl::ResourceExhaustedError(
+        fmt::format("{} bytes waiting for commitment", uncommitted_bytes_));
+  }
+  const ProposeResult result{log_.last_index() + 1, term_};
+  uncommitted_.emplace_back(result.index + count - 1, data.size());
+  uncommitted_bytes_ += data.size();
   Entry e;
   e.set_count(count);
   e.set_type(ENTRY_NORMAL);
   e.set_data(std::move(data));
-  const ProposeResult result{log_.last_index() + 1, term_};
   append_entries({std::move(e)});
   // Batching: the appends go out at the next take_ready(), so the proposals made in between
   // travel together (up to max_msg_bytes per message).
@@ -730,6 +738,10 @@ bool Raft::maybe_commit() {
   // be overwritten; only an entry of our own term is committed by counting.
   if (log_.term(index) != term_ && !KEEL_PLANTED(commit_prev_term)) return false;
   log_.commit_to(index);
+  while (!uncommitted_.empty() && uncommitted_.front().first <= index) {
+    uncommitted_bytes_ -= uncommitted_.front().second;
+    uncommitted_.pop_front();
+  }
   return true;
 }
 

@@ -58,6 +58,9 @@ struct Config {
   uint64_t max_inflight_bytes = 32 << 20;
   // Committed entries per Ready, in data bytes (at least one entry).
   uint64_t max_apply_bytes = 8 << 20;
+  // Data bytes a leader accepts beyond its commit index; propose() fails with
+  // ResourceExhausted past it (back-pressure when followers or the disk fall behind).
+  uint64_t max_uncommitted_bytes = 64 << 20;
   // Randomized election timeouts come from here only. Required; must outlive the core.
   env::Random* random = nullptr;
   // Optional event log ("became leader at term 2"), for tests and traces.
@@ -107,8 +110,8 @@ class Raft {
   void tick();
   // Leader only: appends an entry covering `count` offsets. The entry's offsets and term are
   // next_index() and term() read just before (stamp them into the batch first).
-  // FailedPrecondition when not leader, Unavailable during a leadership transfer or a
-  // storage fault.
+  // FailedPrecondition when not leader, Unavailable during a leadership transfer,
+  // ResourceExhausted when max_uncommitted_bytes are already waiting for commitment.
   [[nodiscard]] absl::StatusOr<ProposeResult> propose(std::string data, uint32_t count = 1);
   // Starts an election now (pre-vote first if configured), as if the timeout had fired.
   void campaign();
@@ -213,6 +216,9 @@ class Raft {
   std::map<uint64_t, bool> votes_;
   std::map<uint64_t, Progress> progress_;
   uint64_t lead_transferee_ = kNone;
+  // Leader: (last offset, data bytes) of its proposals not yet committed, oldest first.
+  std::deque<std::pair<uint64_t, uint64_t>> uncommitted_;
+  uint64_t uncommitted_bytes_ = 0;
 
   bool faulted_ = false;
   uint64_t repair_through_ = 0;

@@ -219,7 +219,10 @@ std::vector<Entry> RaftLog::take_next_committed(uint64_t max_bytes) {
   std::vector<Entry> out;
   if (!has_next_committed()) return out;
   auto ents = slice(applied_ + 1, apply_limit() + 1, max_bytes);
-  KEEL_CHECK(ents.ok(), "reading committed entries: {}", ents.status().ToString());
+  // Unreadable committed entries (a storage fault): apply nothing; the caller finds the
+  // damage, removes it and reports it (Raft::report_storage_fault), which moves the
+  // committed and applied bounds below it.
+  if (!ents.ok()) return out;
   out = std::move(*ents);
   if (!out.empty()) applied_ = end_of(out.back());
   return out;

@@ -108,6 +108,17 @@ TEST(Raft, ProposalsCommitWhenDurableAndSurviveRestart) {
   EXPECT_EQ(s.raft->role(), Role::kFollower);
 }
 
+TEST(Raft, LeaderRefusesProposalsPastUncommittedLimit) {
+  Single s;
+  s.raft->campaign();
+  s.drain();
+  ASSERT_TRUE(s.raft->propose(std::string(40 << 20, 'a')).ok());
+  EXPECT_EQ(s.raft->propose(std::string(30 << 20, 'b')).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  s.drain();  // durable: committed, the budget is free again
+  EXPECT_TRUE(s.raft->propose(std::string(30 << 20, 'b')).ok());
+}
+
 TEST(Raft, FaultedReplicaDoesNotCampaign) {
   Single s;
   s.raft->report_storage_fault(1, 0);  // only the state was damaged: nothing to truncate
