@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "base/crc32c.h"
 
 namespace keel::sim {
 namespace {
@@ -25,21 +26,24 @@ constexpr bool kPadSyncsToSectors = false;
 constexpr bool kPadSyncsToSectors = true;
 #endif
 
+// CRC-32C over (length, seq, payload): the integrity check of a record on disk.
 uint64_t record_check(uint64_t seq, ByteView payload) {
   uint8_t head[12];
   put_be32(head, uint32_t(payload.size()));
   put_be64(head + 4, seq);
-  return fnv1a64(payload, fnv1a64(ByteView(head, sizeof head)));
+  return crc32c_extend(crc32c(ByteView(head, sizeof head)), payload);
 }
 
-Bytes random_bytes(env::Random& rng, size_t n) {
-  Bytes out(n);
-  for (size_t i = 0; i < n; i += 8) {
-    uint8_t word[8];
-    put_be64(word, rng.next_u64());
-    std::copy_n(word, std::min<size_t>(8, n - i), out.begin() + ptrdiff_t(i));
+// Fills `out` with bytes drawn from one value of `rng` (a cheap generator seeded by it: the
+// content only needs to differ between records, and drawing per byte would dominate the run).
+void fill_random(env::Random& rng, std::span<uint8_t> out) {
+  uint64_t x = rng.next_u64();
+  uint8_t word[8];
+  for (size_t i = 0; i < out.size(); i += 8) {
+    x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+    put_be64(word, x ^ (x >> 29));
+    std::copy_n(word, std::min<size_t>(8, out.size() - i), out.begin() + ptrdiff_t(i));
   }
-  return out;
 }
 
 std::string segment_name(uint64_t first_seq) {
@@ -136,13 +140,21 @@ void WorkloadProcess::violation(std::string_view what) {
 // ---------------------------------------------------------------------------------------------
 // Records.
 
+uint64_t WorkloadProcess::payload_digest(ByteView payload) {
+  return uint64_t{crc32c(payload)} << 32 | uint32_t(payload.size());
+}
+
+void WorkloadProcess::encode_header(uint64_t seq, ByteView payload, uint8_t* out) {
+  put_be32(out, kRecordMagic);
+  put_be32(out + 4, uint32_t(payload.size()));
+  put_be64(out + 8, seq);
+  put_be64(out + 16, record_check(seq, payload));
+}
+
 Bytes WorkloadProcess::encode_record(uint64_t seq, ByteView payload) {
   Bytes out(kRecordHeaderBytes + payload.size());
-  put_be32(out.data(), kRecordMagic);
-  put_be32(out.data() + 4, uint32_t(payload.size()));
-  put_be64(out.data() + 8, seq);
-  put_be64(out.data() + 16, record_check(seq, payload));
   std::copy(payload.begin(), payload.end(), out.begin() + kRecordHeaderBytes);
+  encode_header(seq, payload, out.data());
   return out;
 }
 
@@ -171,7 +183,7 @@ size_t WorkloadProcess::parse_records(ByteView data, uint64_t first_seq,
     if (get_be64(h + 8) != expected) break;
     ByteView payload = data.subspan(pos + kRecordHeaderBytes, length);
     if (get_be64(h + 16) != record_check(expected, payload)) break;
-    out->push_back(RecoveredRecord{expected, fnv1a64(payload)});
+    out->push_back(RecoveredRecord{expected, payload_digest(payload)});
     expected++;
     pos += kRecordHeaderBytes + length;
   }
@@ -326,8 +338,10 @@ void WorkloadProcess::append_one() {
   for (int i = 0; i < count; i++) {
     const size_t n =
         size_t(env_.random().range(int64_t(opt_.record_bytes_min), int64_t(opt_.record_bytes_max)));
-    const Bytes payload = random_bytes(env_.random(), n);
-    const Bytes record = encode_record(next_seq_, payload);
+    Bytes record(kRecordHeaderBytes + n);
+    const std::span<uint8_t> payload(record.data() + kRecordHeaderBytes, n);
+    fill_random(env_.random(), payload);
+    encode_header(next_seq_, payload, record.data());
     const uint64_t old_size = active->file->size();
     if (auto st = active->file->append(record); !st.ok()) {
       env_.trace().event("workload.write_failed", st.ToString());
@@ -342,7 +356,7 @@ void WorkloadProcess::append_one() {
       if (i > 0) request_sync(*active);
       return;
     }
-    const uint64_t digest = fnv1a64(payload);
+    const uint64_t digest = payload_digest(payload);
     unacked_[next_seq_] = digest;
     if (obs_ != nullptr) obs_->on_written(node_, next_seq_, digest);
     active->last_seq = next_seq_;
@@ -566,13 +580,13 @@ void WorkloadProcess::send_messages() {
       continue;
     }
     const size_t n = size_t(env_.random().range(0, int64_t(opt_.message_bytes_max)));
-    const Bytes payload = random_bytes(env_.random(), n);
+    Bytes body(16 + n);
+    const std::span<uint8_t> payload(body.data() + 16, n);
+    fill_random(env_.random(), payload);
     const uint64_t seq = next_msg_seq_++;
-    const uint64_t digest = fnv1a64(payload);
-    Bytes body(16 + payload.size());
+    const uint64_t digest = payload_digest(payload);
     put_be64(body.data(), seq);
     put_be64(body.data() + 8, digest);
-    std::copy(payload.begin(), payload.end(), body.begin() + 16);
     if (obs_ != nullptr) obs_->on_sent(node_, incarnation_id_, seq, digest);
     // A failed send means the stream is going away; the message stays in the outbox and
     // goes again on the next stream.
@@ -588,6 +602,13 @@ absl::Status WorkloadProcess::send_frame(env::Stream& stream, uint8_t type, Byte
   put_be32(frame.data(), uint32_t(body.size() + 1));
   frame[4] = type;
   std::copy(body.begin(), body.end(), frame.begin() + kFrameHeaderBytes);
+  // BUGGIFY: the frame goes out in two sends, split inside its header, so receivers see
+  // partial frames (TCP may deliver any split; this makes the rare ones common).
+  if (KEEL_BUGGIFY(env_)) {
+    const size_t cut = size_t(env_.random().range(1, int64_t(kFrameHeaderBytes)));
+    if (auto st = stream.send(ByteView(frame).first(cut)); !st.ok()) return st;
+    return stream.send(ByteView(frame).subspan(cut));
+  }
   return stream.send(frame);
 }
 
@@ -650,7 +671,7 @@ void WorkloadProcess::on_inbound_frame(Inbound& in, uint8_t type, ByteView body)
   }
   const uint64_t seq = get_be64(body.data());
   const uint64_t digest = get_be64(body.data() + 8);
-  if (fnv1a64(body.subspan(16)) != digest) {
+  if (payload_digest(body.subspan(16)) != digest) {
     return violation(fmt::format("corrupt message {} from {}", seq, in.from));
   }
   if (seq <= in.last_seq) {
@@ -667,6 +688,9 @@ void WorkloadProcess::on_inbound_frame(Inbound& in, uint8_t type, ByteView body)
   }
   messages_received_++;
   if (obs_ != nullptr) obs_->on_received(node_, in.from, in.sender, seq, digest, duplicate);
+  // BUGGIFY: withhold this acknowledgement; the sender keeps the message and sends it again
+  // on its next stream, which the dedup above must absorb.
+  if (KEEL_BUGGIFY(env_)) return;
   uint8_t ack[8];
   put_be64(ack, seq);
   (void)send_frame(*in.stream, kFrameAck, ByteView(ack, 8));

@@ -4,10 +4,10 @@
 //
 // Each node:
 // - appends records to a segmented log on its Disk ("seg-<first seq>" files, each record
-//   [magic][length][seq][check][payload], check = FNV-1a over the rest), group-commits them
-//   with File::sync, creates segments with a sync_dir, trims the oldest segments past a limit;
-//   a record is acknowledged (reported to the observer) once the sync covering it, every
-//   earlier record's sync and its segment's directory entry have all completed OK;
+//   [magic][length][seq][check][payload], check = CRC-32C over length, seq and payload),
+//   group-commits them with File::sync, creates segments with a sync_dir, trims the oldest segments
+//   past a limit; a record is acknowledged (reported to the observer) once the sync covering it,
+//   every earlier record's sync and its segment's directory entry have all completed OK;
 // - recovers on start: reads the segments in order, keeps the longest valid prefix, truncates
 //   the torn tail and removes what follows it, and reports what it recovered;
 // - listens for peers and connects to each peer, reconnecting with jittered exponential
@@ -40,7 +40,7 @@ namespace keel::sim {
 
 struct RecoveredRecord {
   uint64_t seq = 0;
-  uint64_t digest = 0;  // FNV-1a of the payload
+  uint64_t digest = 0;  // WorkloadProcess::payload_digest
 };
 
 // Hooks for a global checker. Every call happens on the node's event loop.
@@ -109,6 +109,10 @@ class WorkloadProcess final : public env::Process {
 
   // Pure helpers, shared with tests.
   static Bytes encode_record(uint64_t seq, ByteView payload);
+  // Writes the kRecordHeaderBytes header of record `seq` with `payload` at `out`.
+  static void encode_header(uint64_t seq, ByteView payload, uint8_t* out);
+  // What the observer is told about a payload: its CRC-32C and length.
+  static uint64_t payload_digest(ByteView payload);
   // Parses records from `data` starting at expected seq `first_seq`; returns how many bytes
   // form valid records and appends them to `out`.
   static size_t parse_records(ByteView data, uint64_t first_seq, std::vector<RecoveredRecord>* out,

@@ -1,0 +1,77 @@
+// BUGGIFY: per seed on or off; each site enabled or not from the seed and its name alone;
+// enabled sites fire with a probability; fires are counted and traced; inert when off.
+#include "sim/buggify.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include "sim/world.h"
+
+namespace keel::sim {
+namespace {
+
+TEST(Buggify, SiteEnablementDependsOnlyOnSeedAndSiteName) {
+  int enabled = 0;
+  constexpr int kSites = 2000;
+  for (int i = 0; i < kSites; i++) {
+    Buggify a(env::Random(5).derive("buggify"));
+    Buggify b(env::Random(5).derive("buggify"));
+    const std::string site = fmt::format("file.cc:{}", i);
+    b.site_enabled("other.cc:1");  // reaching other sites first changes nothing
+    EXPECT_EQ(a.site_enabled(site), b.site_enabled(site));
+    enabled += a.site_enabled(site);
+  }
+  // kSiteEnabledPercent = 25%, with a wide margin.
+  EXPECT_GT(enabled, kSites * 20 / 100);
+  EXPECT_LT(enabled, kSites * 30 / 100);
+}
+
+TEST(Buggify, RunEnabledInAboutEightyPercentOfSeeds) {
+  int on = 0;
+  for (uint64_t seed = 0; seed < 1000; seed++) on += Buggify(env::Random(seed)).run_enabled();
+  EXPECT_GT(on, 740);
+  EXPECT_LT(on, 860);
+}
+
+TEST(Buggify, SiteNamesIgnoreTheDirectory) {
+  EXPECT_EQ(Buggify::site_name("/a/b/sim/workload.cc:12"), "workload.cc:12");
+  EXPECT_EQ(Buggify::site_name("workload.cc:12"), "workload.cc:12");
+}
+
+TEST(Buggify, EnabledSitesFireAtTheirRateAndAreCountedAndTraced) {
+  Scheduler scheduler;
+  Buggify buggify(env::Random(1));
+  buggify.force_run_enabled(true);
+  // Find an enabled and a disabled site for this seed.
+  std::string on, off;
+  for (int i = 0; on.empty() || off.empty(); i++) {
+    const std::string site = fmt::format("x.cc:{}", i);
+    (buggify.site_enabled(site) ? on : off) = site;
+  }
+  SimFaultPoints points(buggify, scheduler, env::Random(2), "n1");
+  int fired_on = 0, fired_off = 0;
+  for (int i = 0; i < 4000; i++) {
+    fired_on += points.fire(on.c_str());
+    fired_off += points.fire(off.c_str());
+  }
+  EXPECT_EQ(fired_off, 0);
+  EXPECT_GT(fired_on, 4000 * 20 / 100);  // kFirePercent = 25%
+  EXPECT_LT(fired_on, 4000 * 30 / 100);
+  EXPECT_EQ(buggify.fires().at(on), uint64_t(fired_on));
+  EXPECT_EQ(scheduler.trace_events(), uint64_t(fired_on));
+
+  buggify.set_active(false);
+  for (int i = 0; i < 100; i++) EXPECT_FALSE(points.fire(on.c_str()));
+}
+
+TEST(Buggify, OffForTheRunMeansNeverFires) {
+  Scheduler scheduler;
+  Buggify buggify(env::Random(1));
+  buggify.force_run_enabled(false);
+  SimFaultPoints points(buggify, scheduler, env::Random(2), "n1");
+  for (int i = 0; i < 1000; i++) EXPECT_FALSE(points.fire(fmt::format("y.cc:{}", i).c_str()));
+  EXPECT_TRUE(buggify.fires().empty());
+}
+
+}  // namespace
+}  // namespace keel::sim
