@@ -127,11 +127,12 @@ class SimFile final : public env::File {
   X(bytes_written)                                                                                \
   X(reads)                                                                                        \
   X(bytes_read)                                                                                   \
-  X(syncs) X(syncs_completed) X(bytes_synced) X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio)    \
-      X(read_eio) X(enospc) X(crashes) X(crash_sectors_kept) X(crash_sectors_dropped)             \
-          X(crash_sectors_torn) X(crash_truncates_kept) X(crash_truncates_lost)                   \
-              X(crash_dir_ops_kept) X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) \
-                  X(lost_writes) X(misdirected_writes) X(unreadable_sectors) X(lying_syncs)
+  X(syncs)                                                                                        \
+  X(syncs_completed) X(bytes_synced) X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio) X(read_eio) \
+      X(enospc) X(crashes) X(crash_sectors_kept) X(crash_sectors_dropped) X(crash_sectors_torn)   \
+          X(crash_truncates_kept) X(crash_truncates_lost) X(crash_dir_ops_kept)                   \
+              X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) X(lost_writes)        \
+                  X(misdirected_writes) X(unreadable_sectors) X(lying_syncs)
 
 #define KEEL_COUNT_FIELD(name) +1
 static_assert(sizeof(DiskStats) == sizeof(uint64_t) * (0 KEEL_DISK_STATS_FIELDS(KEEL_COUNT_FIELD)),
@@ -152,6 +153,77 @@ std::string DiskStats::summary() const {
   KEEL_DISK_STATS_FIELDS(KEEL_PRINT_FIELD)
 #undef KEEL_PRINT_FIELD
   return out;
+}
+
+// ---- Image -------------------------------------------------------------------------------
+
+void SimDisk::Image::resize(uint64_t size) {
+  if (size < size_ && size % kSectorBytes != 0) {
+    const uint64_t last = size / kSectorBytes;
+    if (chunks_[last] != nullptr) {
+      std::memset(mutable_sector(last) + size % kSectorBytes, 0,
+                  kSectorBytes - size % kSectorBytes);
+    }
+  }
+  chunks_.resize(sectors_for(size));
+  size_ = size;
+}
+
+size_t SimDisk::Image::read(uint64_t offset, std::span<uint8_t> out) const {
+  KEEL_CHECK_LE(offset, size_);
+  const size_t n = size_t(std::min<uint64_t>(out.size(), size_ - offset));
+  size_t done = 0;
+  while (done < n) {
+    const uint64_t at = offset + done;
+    const uint64_t in_sector = at % kSectorBytes;
+    const size_t take = size_t(std::min<uint64_t>(kSectorBytes - in_sector, n - done));
+    const Chunk& c = chunks_[at / kSectorBytes];
+    if (c == nullptr) {
+      std::memset(out.data() + done, 0, take);
+    } else {
+      std::memcpy(out.data() + done, c->data() + in_sector, take);
+    }
+    done += take;
+  }
+  return n;
+}
+
+void SimDisk::Image::write(uint64_t offset, ByteView data) {
+  if (offset + data.size() > size_) {
+    chunks_.resize(sectors_for(offset + data.size()));
+    size_ = offset + data.size();
+  }
+  size_t done = 0;
+  while (done < data.size()) {
+    const uint64_t at = offset + done;
+    const uint64_t in_sector = at % kSectorBytes;
+    const size_t take = size_t(std::min<uint64_t>(kSectorBytes - in_sector, data.size() - done));
+    std::memcpy(mutable_sector(at / kSectorBytes) + in_sector, data.data() + done, take);
+    done += take;
+  }
+}
+
+void SimDisk::Image::set_chunk(uint64_t sector, Chunk chunk) {
+  KEEL_CHECK_LT(sector, chunks_.size());
+  chunks_[sector] = std::move(chunk);
+}
+
+Bytes SimDisk::Image::sector_bytes(uint64_t sector) const {
+  Bytes out(kSectorBytes, 0);
+  if (sector < chunks_.size() && chunks_[sector] != nullptr) {
+    std::memcpy(out.data(), chunks_[sector]->data(), kSectorBytes);
+  }
+  return out;
+}
+
+uint8_t* SimDisk::Image::mutable_sector(uint64_t sector) {
+  Chunk& c = chunks_[sector];
+  if (c == nullptr) {
+    c = std::make_shared<std::array<uint8_t, kSectorBytes>>();  // value-initialized: zeros
+  } else if (c.use_count() > 1) {
+    c = std::make_shared<std::array<uint8_t, kSectorBytes>>(*c);
+  }
+  return c->data();
 }
 
 // ---- SimDisk: construction, knobs ---------------------------------------------------------
@@ -328,8 +400,7 @@ absl::StatusOr<size_t> SimDisk::file_read(uint64_t ino, uint64_t offset, std::sp
   stats_.reads++;
   const uint64_t size = f.cache.size();
   if (offset >= size || out.empty()) return size_t{0};
-  const size_t n = size_t(std::min<uint64_t>(out.size(), size - offset));
-  std::memcpy(out.data(), f.cache.data() + offset, n);
+  const size_t n = f.cache.read(offset, out);
   const uint64_t end = offset + n;
   for (auto it = f.faults.lower_bound(offset / kSectorBytes);
        it != f.faults.end() && it->first * kSectorBytes < end; ++it) {
@@ -364,11 +435,7 @@ absl::Status SimDisk::file_write(uint64_t ino, uint64_t offset, ByteView data) {
   const uint64_t new_size = std::max<uint64_t>(f.cache.size(), end);
   if (absl::Status s = reserve(f, new_size); !s.ok()) return s;
   const uint64_t before = footprint(f);
-  // Overwrite what exists, append the rest (no zero-fill of bytes about to be written).
-  if (offset > f.cache.size()) f.cache.resize(offset);
-  const size_t overlap = size_t(std::min<uint64_t>(data.size(), f.cache.size() - offset));
-  std::memcpy(f.cache.data() + offset, data.data(), overlap);
-  f.cache.insert(f.cache.end(), data.begin() + overlap, data.end());
+  f.cache.write(offset, data);
   KEEL_CHECK_EQ(f.cache.size(), new_size);
   const uint64_t gen = f.next_gen++;
   auto hint = f.pending.end();
@@ -432,12 +499,9 @@ void SimDisk::file_sync(uint64_t ino, uint64_t handle, env::DoneFn done) {
   for (const auto& [sector, p] : f.pending) {
     if (!p.orphaned) sync.sectors.emplace_back(sector, p.gen);
   }
-  sync.data.resize(sync.sectors.size() * kSectorBytes);
-  for (size_t i = 0; i < sync.sectors.size(); i++) {
-    const uint64_t start = sync.sectors[i].first * kSectorBytes;
-    const uint64_t n = std::min<uint64_t>(kSectorBytes, sync.size - start);
-    std::memcpy(sync.data.data() + i * kSectorBytes, f.cache.data() + start, n);
-  }
+  // Sharing the chunks freezes them: a later write to the page cache copies first.
+  sync.data.reserve(sync.sectors.size());
+  for (const auto& [sector, gen] : sync.sectors) sync.data.push_back(f.cache.chunk(sector));
   if (fault_rng_.chance(faults_.sync_eio_ppm, DiskFaults::kMillion)) {
     sync.outcome = SyncOutcome::kEio;
   } else if (fault_rng_.chance(faults_.lying_sync_ppm, DiskFaults::kMillion)) {
@@ -514,7 +578,7 @@ void SimDisk::apply_file_sync(Inode& f, const FileSync& sync) {
   for (size_t i = 0; i < sync.sectors.size(); i++) {
     const auto [sector, gen] = sync.sectors[i];
     const uint64_t n = std::min<uint64_t>(kSectorBytes, sync.size - sector * kSectorBytes);
-    write_durable_sector(f, sector, sync.data.data() + i * kSectorBytes, n);
+    write_durable_sector(f, sector, sync.data[i], n);
     auto p = f.pending.find(sector);
     if (p != f.pending.end() && p->second.gen == gen && !p->second.orphaned) f.pending.erase(p);
     stats_.bytes_synced += n;
@@ -530,7 +594,7 @@ void SimDisk::shrink_durable(Inode& f, uint64_t size) {
   KEEL_CHECK_LE(size, f.durable.size());
   f.durable.resize(size);
   f.faults.erase(f.faults.lower_bound(sectors_for(size)), f.faults.end());
-  if (size % kSectorBytes == 0) return;
+  if (size % kSectorBytes == 0) return;  // (the image zeroed its own boundary sector)
   auto it = f.faults.find(size / kSectorBytes);
   if (it != f.faults.end() && !it->second.content.empty()) {
     std::memset(it->second.content.data() + size % kSectorBytes, 0,
@@ -541,7 +605,7 @@ void SimDisk::shrink_durable(Inode& f, uint64_t size) {
 // Writes `n` bytes of a sector into the durable image at the end of a sync, where storage
 // faults strike: an armed fault first, else (if allowed) a random one. The pristine image
 // always receives the data; a fault lives in the overlay that reads consult.
-void SimDisk::write_durable_sector(Inode& f, uint64_t sector, const uint8_t* data, size_t n) {
+void SimDisk::write_durable_sector(Inode& f, uint64_t sector, const Image::Chunk& data, size_t n) {
   const uint64_t start = sector * kSectorBytes;
   KEEL_CHECK(n > 0 && n <= kSectorBytes && start + n <= f.durable.size());
   enum class Strike { kNone, kLost, kMisdirect, kFlip, kUnreadable } strike = Strike::kNone;
@@ -573,16 +637,20 @@ void SimDisk::write_durable_sector(Inode& f, uint64_t sector, const uint8_t* dat
   }
   Bytes old;
   if (strike == Strike::kLost || strike == Strike::kMisdirect) {
-    old.assign(kSectorBytes, 0);
     auto prior = f.faults.find(sector);  // what reads saw before is what stays visible
     if (prior != f.faults.end() && !prior->second.content.empty()) {
       old = prior->second.content;
     } else {
-      const uint64_t have = std::min<uint64_t>(kSectorBytes, f.durable.size() - start);
-      std::memcpy(old.data(), f.durable.data() + start, have);
+      old = f.durable.sector_bytes(sector);
     }
   }
-  std::memcpy(f.durable.data() + start, data, n);
+  f.durable.set_chunk(sector, data);
+  // The new content as bytes, for the faults that keep a copy of it.
+  auto fresh = [&] {
+    Bytes out(kSectorBytes, 0);
+    if (data != nullptr) std::memcpy(out.data(), data->data(), n);
+    return out;
+  };
   switch (strike) {
     case Strike::kNone:
       f.faults.erase(sector);
@@ -594,17 +662,14 @@ void SimDisk::write_durable_sector(Inode& f, uint64_t sector, const uint8_t* dat
       return;
     case Strike::kMisdirect: {
       f.faults[sector] = SectorFault{FaultKind::kStale, std::move(old)};
-      Bytes moved(kSectorBytes, 0);
-      std::memcpy(moved.data(), data, n);
-      f.faults[target] = SectorFault{FaultKind::kMisdirected, std::move(moved)};
+      f.faults[target] = SectorFault{FaultKind::kMisdirected, fresh()};
       stats_.misdirected_writes++;
       record("disk.misdirected_write",
              fmt::format("i{} sector={} target={}", f.id, sector, target));
       return;
     }
     case Strike::kFlip: {
-      Bytes flipped(kSectorBytes, 0);
-      std::memcpy(flipped.data(), data, n);
+      Bytes flipped = fresh();
       const uint64_t bit = fault_rng_.uniform(n * 8);
       flipped[bit / 8] ^= uint8_t(1u << (bit % 8));
       f.faults[sector] = SectorFault{FaultKind::kBitFlip, std::move(flipped)};
@@ -919,12 +984,16 @@ void SimDisk::crash_inode(Inode& f) {
     KEEL_CHECK_LT(start, final_size);
     const size_t n = size_t(std::min<uint64_t>(kSectorBytes, final_size - start));
     const size_t have = size_t(std::min<uint64_t>(n, cache_size - start));
-    uint8_t* dst = f.durable.data() + start;
-    const uint8_t* fresh = f.cache.data() + start;
+    const Image::Chunk& chunk = f.cache.chunk(sector);
     if (!is_torn) {
-      std::memcpy(dst, fresh, have);
-      std::memset(dst + have, 0, n - have);
-    } else if (crash_rng_.chance(1, 2)) {
+      f.durable.set_chunk(sector, chunk);  // zeros past the current end, shared
+      f.faults.erase(sector);              // the sector was rewritten
+      continue;
+    }
+    static const std::array<uint8_t, kSectorBytes> kZeros{};
+    const uint8_t* fresh = chunk != nullptr ? chunk->data() : kZeros.data();
+    uint8_t* dst = f.durable.mutable_sector(sector);
+    if (crash_rng_.chance(1, 2)) {
       // Garbage: bytes that are neither old nor new, but only where old and new differ. A
       // byte the write did not change (the synced part of a sector an append filled further)
       // reads the same either way: losing it would be corruption of synced data, which the
@@ -943,7 +1012,8 @@ void SimDisk::crash_inode(Inode& f) {
       const size_t units = size_t(crash_rng_.range(1, kSectorBytes / kTearUnitBytes - 1));
       std::memcpy(dst, fresh, std::min(have, units * kTearUnitBytes));
     }
-    f.faults.erase(sector);  // the sector was rewritten
+    std::memset(dst + n, 0, kSectorBytes - n);  // nothing past the end
+    f.faults.erase(sector);                     // the sector was rewritten
   }
   stats_.crash_sectors_kept += kept;
   stats_.crash_sectors_dropped += dropped;
@@ -968,11 +1038,9 @@ absl::Status SimDisk::flip_bit(std::string_view path, uint64_t byte_offset, int 
   const uint64_t sector = byte_offset / kSectorBytes;
   auto it = f->faults.find(sector);
   if (it == f->faults.end()) {
-    Bytes content(kSectorBytes, 0);
-    const uint64_t start = sector * kSectorBytes;
-    std::memcpy(content.data(), f->durable.data() + start,
-                std::min<uint64_t>(kSectorBytes, f->durable.size() - start));
-    it = f->faults.emplace(sector, SectorFault{FaultKind::kBitFlip, std::move(content)}).first;
+    it =
+        f->faults.emplace(sector, SectorFault{FaultKind::kBitFlip, f->durable.sector_bytes(sector)})
+            .first;
   }
   if (it->second.kind != FaultKind::kUnreadable) {
     it->second.content[byte_offset % kSectorBytes] ^= uint8_t(1u << bit);
@@ -1034,19 +1102,13 @@ absl::StatusOr<std::string> SimDisk::corrupt_random_sector() {
   } else if (kind == 2) {
     uint64_t source = fault_rng_.uniform(sectors - 1);
     if (source >= sector) source++;
-    Bytes content(kSectorBytes, 0);
-    const uint64_t from = source * kSectorBytes;
-    std::memcpy(content.data(), f.durable.data() + from,
-                std::min<uint64_t>(kSectorBytes, f.durable.size() - from));
-    f.faults[sector] = SectorFault{FaultKind::kMisdirected, std::move(content)};
+    f.faults[sector] = SectorFault{FaultKind::kMisdirected, f.durable.sector_bytes(source)};
     stats_.misdirected_writes++;
     what = fmt::format("i{} sector={} holds sector {}", f.id, sector, source);
   } else {
     auto it = f.faults.find(sector);
     if (it == f.faults.end() || it->second.content.empty()) {
-      Bytes content(kSectorBytes, 0);
-      std::memcpy(content.data(), f.durable.data() + start, n);
-      f.faults[sector] = SectorFault{FaultKind::kBitFlip, std::move(content)};
+      f.faults[sector] = SectorFault{FaultKind::kBitFlip, f.durable.sector_bytes(sector)};
       it = f.faults.find(sector);
     }
     const uint64_t bit = fault_rng_.uniform(n * 8);

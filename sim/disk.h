@@ -13,11 +13,13 @@
 // so a re-read returns the same damaged bytes until the sector is rewritten and synced.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -206,10 +208,37 @@ class SimDisk final : public env::Disk {
     bool misdirect = false;  // else a lost write
     uint64_t target = 0;
   };
+  // A file image in sector chunks shared copy-on-write: the page cache, the durable image
+  // and sync snapshots share unchanged sectors, so a sync or a crash copies pointers, not
+  // bytes. A null chunk reads as zeros; bytes past size() in the last chunk are zeros.
+  class Image {
+   public:
+    using Chunk = std::shared_ptr<std::array<uint8_t, env::kSectorBytes>>;
+    uint64_t size() const { return size_; }
+    bool empty() const { return size_ == 0; }
+    // Shrinks (zeroing the rest of the new last sector) or extends with zeros.
+    void resize(uint64_t size);
+    // Copies min(out.size(), size() - offset) bytes; requires offset <= size().
+    size_t read(uint64_t offset, std::span<uint8_t> out) const;
+    // Writes data at offset, extending the image if needed.
+    void write(uint64_t offset, ByteView data);
+    const Chunk& chunk(uint64_t sector) const { return chunks_[sector]; }
+    // Shares `chunk` as sector `sector` (< sectors); its bytes past size() must be zeros.
+    void set_chunk(uint64_t sector, Chunk chunk);
+    // Sector `sector` as kSectorBytes bytes (zeros past the end).
+    Bytes sector_bytes(uint64_t sector) const;
+    // Sector `sector`, writable (copied first if shared).
+    uint8_t* mutable_sector(uint64_t sector);
+
+   private:
+    uint64_t size_ = 0;
+    std::vector<Chunk> chunks_;
+  };
+
   struct Inode {
     uint64_t id = 0;
-    Bytes cache;            // what reads see; size() is the current size
-    Bytes durable;          // the pristine durable image; size() is the durable size
+    Image cache;            // what reads see; size() is the current size
+    Image durable;          // the pristine durable image; size() is the durable size
     uint64_t low_size = 0;  // smallest size since the durable point (< durable: a pending shrink)
     uint64_t low_since_call = 0;             // smallest size since the last sync call
     std::map<uint64_t, Pending> pending;     // sector -> pending state
@@ -242,7 +271,7 @@ class SimDisk final : public env::Disk {
     uint64_t shrink_to = 0;  // smallest size between the previous sync call and this one
     uint64_t low = 0;        // smallest size since this call
     std::vector<std::pair<uint64_t, uint64_t>> sectors;  // (sector, gen) at the call
-    Bytes data;                                          // their content at the call
+    std::vector<Image::Chunk> data;                      // their content at the call
     SyncOutcome outcome = SyncOutcome::kOk;
     env::DoneFn done;
     Scheduler::EventId event;
@@ -267,7 +296,7 @@ class SimDisk final : public env::Disk {
   void complete_file_sync(uint64_t id);
   void complete_dir_sync(uint64_t id);
   void apply_file_sync(Inode& inode, const FileSync& sync);
-  void write_durable_sector(Inode& inode, uint64_t sector, const uint8_t* data, size_t n);
+  void write_durable_sector(Inode& inode, uint64_t sector, const Image::Chunk& data, size_t n);
   void shrink_durable(Inode& inode, uint64_t size);
   bool reads_from_disk(const Inode& inode, uint64_t sector) const;
   int64_t draw_sync_latency();
