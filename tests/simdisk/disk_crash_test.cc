@@ -108,6 +108,31 @@ TEST(SimDiskCrash, UnsyncedSectorsAreKeptDroppedOrTornAndNothingElseChanges) {
             (std::set<uint64_t>{4 * kSectorBytes, 5 * kSectorBytes, 5 * kSectorBytes + 500}));
 }
 
+// A log appends without padding: its synced tail shares a sector with the next, unsynced
+// append. Whatever a crash does to that sector, the synced bytes in it survive.
+TEST(SimDiskCrash, SyncedBytesSharingASectorWithAnUnsyncedAppendSurvive) {
+  int torn = 0;
+  for (int seed = 0; seed < kSeeds; seed++) {
+    DiskFaults faults;
+    faults.crash_keep_weight = 0;
+    faults.crash_drop_weight = 0;
+    faults.crash_tear_weight = 1;
+    Rig rig{uint64_t(seed), faults};
+    auto f = rig.open("log");
+    ASSERT_TRUE(rig.sync_dir("").ok());
+    const Bytes synced = pattern(kSectorBytes + 1000, 1);
+    ASSERT_TRUE(f->write(0, synced).ok());
+    ASSERT_TRUE(rig.sync(*f).ok());
+    ASSERT_TRUE(f->append(pattern(5000, 2)).ok());  // fills sector 1, spills into sector 2
+    rig.disk.crash();
+    const Bytes after = *rig.read_all("log");
+    ASSERT_GE(after.size(), synced.size());
+    EXPECT_EQ(Bytes(after.begin(), after.begin() + long(synced.size())), synced) << seed;
+    torn += rig.disk.stats().crash_sectors_torn > 0;
+  }
+  EXPECT_EQ(torn, kSeeds);
+}
+
 TEST(SimDiskCrash, WritesAfterTheSyncCallAreNotCoveredByIt) {
   Rig rig(11, only_drop());
   auto f = rig.open("log");
