@@ -17,13 +17,19 @@ constexpr size_t kFrameHeaderBytes = 5;  // u32 length (type + body), u8 type
 constexpr size_t kNameBytesMax = 255;
 constexpr size_t kReadChunkBytes = 64 * 1024;
 constexpr std::string_view kSegmentPrefix = "seg-";
-// The planted bug sim_no_sector_padding (docs/simulation.md) drops the padding of synced
-// batches to sector boundaries; the checker then finds acknowledged records lost to torn
-// sectors.
-#if KEEL_PLANTED(sim_no_sector_padding)
-constexpr bool kPadSyncsToSectors = false;
+// Planted bugs (docs/simulation.md), compiled in only with -DKEEL_PLANT_BUG=<name>, to show
+// the checker catches each: sim_ack_before_sync acknowledges a record as soon as it is
+// written; sim_unsynced_truncate lets recovery's truncate go unsynced before acknowledging
+// records written after it.
+#if KEEL_PLANTED(sim_ack_before_sync)
+constexpr bool kAckBeforeSync = true;
 #else
-constexpr bool kPadSyncsToSectors = true;
+constexpr bool kAckBeforeSync = false;
+#endif
+#if KEEL_PLANTED(sim_unsynced_truncate)
+constexpr bool kSyncRecoveryTruncate = false;
+#else
+constexpr bool kSyncRecoveryTruncate = true;
 #endif
 
 // CRC-32C over (length, seq, payload): the integrity check of a record on disk.
@@ -256,7 +262,7 @@ void WorkloadProcess::recover() {
         poison(st);
         return;
       }
-      seg->truncate_pending = true;
+      seg->truncate_pending = kSyncRecoveryTruncate;
     }
     seg->file = std::move(*file);
     if (!segments_.empty()) segments_.back()->file.reset();
@@ -362,6 +368,7 @@ void WorkloadProcess::append_one() {
     active->last_seq = next_seq_;
     active->size = active->file->size();
     next_seq_++;
+    if (kAckBeforeSync) advance_acks();
   }
   request_sync(*active);
   schedule_append();
@@ -382,11 +389,12 @@ void WorkloadProcess::request_sync(Segment& seg) {
 
 void WorkloadProcess::start_sync(Segment& seg) {
   KEEL_CHECK(!seg.sync_in_flight);
-  // Pad to a sector boundary, so the next write starts a fresh sector. A crash may tear any
-  // unsynced sector into garbage, durable bytes and all (env/disk.h): appending into a
-  // sector that holds acknowledged records would put them at risk.
+  // Pad to a sector boundary, so the next write starts a fresh sector: a sector holding
+  // acknowledged records is never rewritten, so a torn write can never reach them (env/disk.h
+  // allows a crash to turn an unsynced sector into garbage; real devices write whole
+  // sectors, not the bytes that changed).
   const uint64_t tail = seg.size % env::kSectorBytes;
-  if (tail != 0 && kPadSyncsToSectors) {
+  if (tail != 0) {
     const Bytes zeros(env::kSectorBytes - tail, 0);
     if (auto st = seg.file->append(zeros); !st.ok()) {
       // Nothing changed (a failed write changes nothing); retry the whole sync later.
@@ -436,7 +444,8 @@ void WorkloadProcess::advance_acks() {
   for (const auto& seg : segments_) {
     while (acked_upto_ + 1 >= seg->first_seq && acked_upto_ + 1 <= seg->last_seq) {
       const uint64_t seq = acked_upto_ + 1;
-      if (!seg->dir_durable || seg->synced_upto < seq || seg->truncate_pending) return;
+      const bool durable = seg->dir_durable && seg->synced_upto >= seq && !seg->truncate_pending;
+      if (!durable && !kAckBeforeSync) return;
       auto it = unacked_.find(seq);
       KEEL_CHECK(it != unacked_.end(), "ack of unwritten record {}", seq);
       if (obs_ != nullptr) obs_->on_acked(node_, seq, it->second);
