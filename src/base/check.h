@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 
 namespace keel::base {
 
@@ -31,7 +32,18 @@ namespace keel::base {
 #define KEEL_CHECK_LT(a, b) KEEL_CHECK((a) < (b), "{} >= {}", (a), (b))
 #define KEEL_UNREACHABLE() ::keel::base::check_failed(__FILE__, __LINE__, "unreachable", "")
 
-// Planted bugs (docs/simulation.md): compiled in only with -DKEEL_PLANT_BUG=<name>, so the
-// simulator can be shown to catch each classic mistake. KEEL_PLANTED(name) is a constant.
-#define KEEL_PLANTED(name) (KEEL_PLANTED_IMPL_(KEEL_PLANT_BUG_##name))
-#define KEEL_PLANTED_IMPL_(x) (x + 0 == 1)
+// Planted bugs (docs/simulation.md): a build configured with -DKEEL_PLANT_BUGS=ON compiles in
+// a handful of classic consensus bugs, each off until chosen at run time with
+// set_planted_bug(name) (`keel sim --plant NAME`), so the simulator can be shown to catch
+// each one. In every other build KEEL_PLANTED(name) is the constant false.
+namespace keel::base {
+// The chosen bug ("" for none). Set once, before any node starts.
+void set_planted_bug(std::string name);
+bool planted_bug(const char* name);
+}  // namespace keel::base
+
+#if defined(KEEL_PLANT_BUGS)
+#define KEEL_PLANTED(name) (::keel::base::planted_bug(#name))
+#else
+#define KEEL_PLANTED(name) false
+#endif

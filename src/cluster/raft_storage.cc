@@ -116,6 +116,14 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
   std::vector<raft::Entry> out;
   uint64_t bytes = 0;
   uint64_t at = lo;
+  // Served from the cache while it holds the next entry (it is contiguous to the end).
+  for (auto it = cache_.find(at); it != cache_.end() && at < hi; ++it) {
+    KEEL_CHECK_EQ(it->first, at);
+    bytes += it->second.data().size();
+    if (!out.empty() && bytes > max_bytes) return out;
+    out.push_back(it->second);
+    at += it->second.count();
+  }
   while (at < hi) {
     auto r = log_.read(int64_t(at), size_t(std::min<uint64_t>(max_bytes, kScanChunkBytes)));
     if (!r.ok()) return r.status();
@@ -152,14 +160,33 @@ absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries,
     auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
     KEEL_CHECK(h.ok());
     boundaries_[e.index()] = meta_of(*h);
+    cache_put(e, batch);
   }
   return absl::OkStatus();
+}
+
+void RaftStorage::cache_put(const raft::Entry& e, const Bytes& batch) {
+  raft::Entry& c = cache_[e.index()];
+  c.set_index(e.index());
+  c.set_count(e.count());
+  c.set_term(e.term());
+  c.set_type(e.type());
+  c.set_data(std::string(as_chars(batch)));
+  cache_bytes_ += batch.size();
+  while (cache_bytes_ > kCacheBytesMax && cache_.size() > 1) {
+    cache_bytes_ -= cache_.begin()->second.data().size();
+    cache_.erase(cache_.begin());
+  }
 }
 
 absl::Status RaftStorage::drop_suffix(uint64_t from) {
   if (int64_t(from) >= log_.next_offset()) return absl::OkStatus();
   if (auto st = log_.truncate_suffix(int64_t(from)); !st.ok()) return st;
   boundaries_.erase(boundaries_.lower_bound(from), boundaries_.end());
+  for (auto it = cache_.lower_bound(from); it != cache_.end();) {
+    cache_bytes_ -= it->second.data().size();
+    it = cache_.erase(it);
+  }
   return absl::OkStatus();
 }
 
@@ -172,6 +199,8 @@ absl::Status RaftStorage::install_snapshot(const raft::SnapshotMeta& meta, env::
     if (auto st = log_.truncate_suffix(int64_t(cut)); !st.ok()) return st;
   }
   boundaries_.clear();
+  cache_.clear();
+  cache_bytes_ = 0;
   *state_.mutable_snapshot() = meta;
   log_.advance_start(int64_t(start), std::move(done));
   return absl::OkStatus();

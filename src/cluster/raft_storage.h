@@ -33,6 +33,7 @@ Bytes entry_batch(const raft::Entry& entry);
 
 class RaftStorage final : public raft::LogStorage {
  public:
+  static constexpr uint64_t kCacheBytesMax = 4u << 20;
   struct EntryMeta {
     uint32_t count = 0;
     uint64_t term = 0;
@@ -74,9 +75,15 @@ class RaftStorage final : public raft::LogStorage {
   absl::Status scan();
   std::map<uint64_t, EntryMeta>::const_iterator containing(uint64_t offset) const;
 
+  void cache_put(const raft::Entry& e, const Bytes& batch);
+
   log::Log& log_;
   ReplicaState state_;
   std::map<uint64_t, EntryMeta> boundaries_;  // by base offset
+  // The newest entries written, as batches, so that applying them and sending them to
+  // followers that keep up needs no log read: a contiguous run ending at last_index().
+  std::map<uint64_t, raft::Entry> cache_;
+  uint64_t cache_bytes_ = 0;
 };
 
 }  // namespace keel::cluster

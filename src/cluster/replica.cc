@@ -169,7 +169,16 @@ void Replica::process_ready() {
   in_ready_ = true;
   while (!failed() && raft_->has_ready()) {
     raft::Ready rd = raft_->take_ready();
+    const bool empty = rd.entries.empty() && rd.messages.empty() && rd.committed_entries.empty() &&
+                       !rd.snapshot && !rd.hard_state && !rd.must_persist && !rd.role && !rd.leader;
     handle_ready(rd);
+    // Committed entries the storage could not read: handle the damage before asking again.
+    if (empty) {
+      check_damage();
+      if (raft_->has_ready() && log_->damage().empty()) {
+        fail(absl::DataLossError("replica: committed entries unreadable"));
+      }
+    }
   }
   in_ready_ = false;
   if (failed()) return;
