@@ -62,6 +62,21 @@ bool in_subtree(std::string_view path, std::string_view dir) {
   return path.size() == dir.size() || path[dir.size()] == '/';
 }
 
+// A fast digest of written bytes for the trace, so that nondeterministic data (say,
+// uninitialised memory) changes the trace hash. Eight bytes per step; not for integrity.
+uint64_t data_digest(ByteView data) {
+  uint64_t h = 0x9e3779b97f4a7c15ULL ^ data.size();
+  size_t i = 0;
+  for (; i + 8 <= data.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, data.data() + i, 8);
+    h = (h ^ word) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+  }
+  for (; i < data.size(); i++) h = (h ^ data[i]) * 0x100000001b3ULL;
+  return h ^ (h >> 29);
+}
+
 absl::Status dead_handle() {
   return absl::FailedPreconditionError("file handle from before a crash (dead)");
 }
@@ -122,16 +137,17 @@ class SimFile final : public env::File {
 
 // ---- DiskStats ---------------------------------------------------------------------------
 
-#define KEEL_DISK_STATS_FIELDS(X)                                                                 \
-  X(writes)                                                                                       \
-  X(bytes_written)                                                                                \
-  X(reads)                                                                                        \
-  X(bytes_read)                                                                                   \
-  X(syncs)                                                                                        \
-  X(syncs_completed) X(bytes_synced) X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio) X(read_eio) \
-      X(enospc) X(crashes) X(crash_sectors_kept) X(crash_sectors_dropped) X(crash_sectors_torn)   \
-          X(crash_truncates_kept) X(crash_truncates_lost) X(crash_dir_ops_kept)                   \
-              X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) X(lost_writes)        \
+#define KEEL_DISK_STATS_FIELDS(X)                                                          \
+  X(writes)                                                                                \
+  X(bytes_written)                                                                         \
+  X(reads)                                                                                 \
+  X(bytes_read)                                                                            \
+  X(syncs)                                                                                 \
+  X(syncs_completed)                                                                       \
+  X(bytes_synced) X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio) X(read_eio) X(enospc)   \
+      X(crashes) X(crash_sectors_kept) X(crash_sectors_dropped) X(crash_sectors_torn)      \
+          X(crash_truncates_kept) X(crash_truncates_lost) X(crash_dir_ops_kept)            \
+              X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) X(lost_writes) \
                   X(misdirected_writes) X(unreadable_sectors) X(lying_syncs)
 
 #define KEEL_COUNT_FIELD(name) +1
@@ -446,7 +462,8 @@ absl::Status SimDisk::file_write(uint64_t ino, uint64_t offset, ByteView data) {
   used_bytes_ = used_bytes_ - before + footprint(f);
   stats_.writes++;
   stats_.bytes_written += data.size();
-  record("disk.write", fmt::format("i{} {}+{}", ino, offset, data.size()));
+  record("disk.write",
+         fmt::format("i{} {}+{} #{:016x}", ino, offset, data.size(), data_digest(data)));
   return absl::OkStatus();
 }
 

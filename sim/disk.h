@@ -120,7 +120,7 @@ struct DiskStats {
 
 class SimDisk final : public env::Disk {
  public:
-  // Longest path accepted, and deepest directory nesting: limits against runaway callers.
+  // Longest path accepted: a limit against runaway callers.
   static constexpr size_t kPathBytesMax = 4096;
   // Syncs in flight on one file at once; more is a caller bug (a sync loop).
   static constexpr size_t kSyncsInFlightMax = 1024;

@@ -1,6 +1,7 @@
 // Faults in operation (EIO, ENOSPC, latency), beyond-model lying syncs, and determinism.
 #include <gtest/gtest.h>
 
+#include "base/check.h"
 #include "tests/simdisk/simdisk_util.h"
 
 namespace keel::sim::testing {
@@ -174,6 +175,18 @@ TEST(SimDiskFaults, SameSeedSameResultsDifferentSeedDifferentResults) {
   EXPECT_EQ(run_scenario(42), run_scenario(42));
   EXPECT_EQ(run_scenario(7), run_scenario(7));
   EXPECT_NE(run_scenario(42), run_scenario(43));
+}
+
+TEST(SimDiskFaults, TraceHashCoversWrittenBytes) {
+  auto hash_after_write = [](uint8_t byte) {
+    Rig rig(3);
+    auto f = rig.open("a");
+    const Bytes data(100, byte);
+    KEEL_CHECK(f->write(0, data).ok());
+    return rig.scheduler.trace_hash();
+  };
+  EXPECT_EQ(hash_after_write(1), hash_after_write(1));
+  EXPECT_NE(hash_after_write(1), hash_after_write(2));
 }
 
 }  // namespace
