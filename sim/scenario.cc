@@ -158,7 +158,11 @@ RunResult run_world_scenario(const RunOptions& options) {
   std::string nemesis_line;
   for (const auto& [kind, n] : nemesis.counts()) nemesis_line += fmt::format(" {}={}", kind, n);
   uint64_t buggify_fires = 0;
-  for (const auto& [site, n] : world.buggify().fires()) buggify_fires += n;
+  std::string buggify_sites;
+  for (const auto& [site, n] : world.buggify().fires()) {
+    buggify_fires += n;
+    buggify_sites += fmt::format(" {}={}", site, n);
+  }
   r.summary.push_back(fmt::format("faults: {}", r.fault_mix));
   r.summary.push_back(fmt::format("nemesis:{}", nemesis_line.empty() ? " none" : nemesis_line));
   r.summary.push_back(
@@ -169,8 +173,9 @@ RunResult run_world_scenario(const RunOptions& options) {
       net.connects, net.accepts, net.refused, net.connect_timeouts, net.resets, net.closes,
       net.deliveries, net.bytes_delivered, net.bytes_lost, net.cuts, net.heals, net.stalls));
   r.summary.push_back("disk: " + disk.summary());
-  r.summary.push_back(
-      fmt::format("buggify: {} fires at {} sites", buggify_fires, world.buggify().fires().size()));
+  r.summary.push_back(fmt::format("buggify: {}, {} fires at {} sites{}",
+                                  world.buggify().run_enabled() ? "on" : "off", buggify_fires,
+                                  world.buggify().fires().size(), buggify_sites));
   r.summary.push_back(
       fmt::format("workload: written={} acked={} recoveries={} recovered={} sent={} received={} "
                   "duplicates={} disk_failures={}",
