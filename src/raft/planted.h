@@ -1,6 +1,8 @@
-// The planted bugs of the Raft core (issue 4 item 9, docs/raft.md). KEEL_PLANTED(name) in
-// base/check.h expands to KEEL_PLANT_BUG_<name>, which the build defines to 1 only for the
-// bug chosen with -DKEEL_PLANT_BUG=<name>; the others are defined to 0 here.
+// The planted bugs of the Raft core (issue 4 item 9, docs/raft.md): ack_before_sync,
+// double_vote, commit_prev_term, skip_truncate, vote_not_persisted. Each is one
+// `if (KEEL_PLANTED(name))`. With a base/check.h whose KEEL_PLANTED(name) expands to the
+// macro KEEL_PLANT_BUG_<name>, the ones not chosen must be defined to 0, which this header
+// does; with the run-time selection (KEEL_PLANT_BUGS) these definitions are unused.
 #pragma once
 
 #include "base/check.h"
