@@ -108,6 +108,16 @@ absl::Status Log::recover() {
   if (bases.size() > options_.segments_max) {
     return absl::ResourceExhaustedError("log: more segments than segments_max");
   }
+  // A checkpoint naming an empty segment at its start that was never created (advance_start
+  // past the end): the log is empty there, and older segments are leftovers.
+  std::optional<int64_t> virtual_base;
+  if (cp.segment_base >= 0 && cp.position == 0 && cp.offset == cp.segment_base &&
+      cp.segment_base == cp.log_start_offset &&
+      !std::binary_search(bases.begin(), bases.end(), cp.segment_base) &&
+      (bases.empty() || bases.back() < cp.segment_base)) {
+    virtual_base = cp.segment_base;
+    bases.push_back(cp.segment_base);
+  }
   // Segments wholly below the start are leftovers of an unfinished retention.
   std::vector<int64_t> kept;
   for (size_t i = 0; i < bases.size(); i++) {
@@ -126,6 +136,12 @@ absl::Status Log::recover() {
     seg.base_offset = base;
     seg.next_offset = base;
     seg.on_disk = true;
+    if (virtual_base == base) {
+      seg.on_disk = false;
+      seg.indexed = true;
+      segments_.emplace(base, std::move(seg));
+      continue;
+    }
     auto inserted = segments_.emplace(base, std::move(seg));
     Segment& s = inserted.first->second;
     auto file = file_of(s);
@@ -186,7 +202,12 @@ absl::Status Log::recover_scan(const Checkpoint& cp) {
     expected = r.next_offset;
     min_epoch = r.last_epoch;
     seg.next_offset = expected;
-    seg.needs_sync = true;  // what recovery kept may not be durable yet (page cache)
+    // What recovery kept after the checkpoint may exist only in the page cache, and after a
+    // failed sync in the previous incarnation those pages may never be written back (a later
+    // sync would report success without them). Writing the bytes again makes them dirty, so
+    // the recovery round really makes them durable.
+    if (absl::Status s = rewrite(**file, position, r.end_position); !s.ok()) return s;
+    seg.needs_sync = true;
     position = 0;
     if (!r.clean_end) {
       recovery_.bytes_truncated += seg.size - r.end_position;
@@ -228,6 +249,31 @@ absl::Status Log::recover_scan(const Checkpoint& cp) {
   // Make the recovered state durable before anything new is written (see gate_round_).
   gate_round_ = rounds_started_ + 1;
   start_round();
+  if (!recovery_.checkpoint_used || start_offset_ != cp.log_start_offset) {
+    // The start was derived from the segments, which later removals may take away: record it,
+    // and let syncs wait for it like for advance_start.
+    const uint64_t seq = ++starts_requested_;
+    std::weak_ptr<bool> alive = alive_;
+    write_checkpoint(checkpoint_, [this, alive, seq](absl::Status s) {
+      if (alive.expired() || !s.ok()) return;  // write_checkpoint failed the log
+      starts_durable_ = std::max(starts_durable_, seq);
+      for (auto& done : take_ready_waiters()) done(absl::OkStatus());
+    });
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Log::rewrite(env::File& file, uint64_t from, uint64_t to) {
+  Bytes buf;
+  for (uint64_t at = from; at < to;) {
+    buf.resize(size_t(std::min<uint64_t>(to - at, kReadWindowBytesMax)));
+    auto got = file.read(at, buf);
+    if (!got.ok()) return got.status();
+    if (*got != buf.size()) return absl::DataLossError("log: segment shrank during recovery");
+    if (absl::Status s = file.write(at, buf); !s.ok()) return s;
+    at += buf.size();
+    recovery_.bytes_rewritten += buf.size();
+  }
   return absl::OkStatus();
 }
 
@@ -341,8 +387,11 @@ absl::Status Log::ensure_indexed(Segment& seg) {
 
 void Log::add_damage(int64_t first, int64_t last, std::string reason) {
   if (last < first) last = first;
-  for (const Damage& d : damage_) {
-    if (d.first_offset == first) return;
+  for (Damage& d : damage_) {
+    if (d.first_offset == first) {
+      d.last_offset = std::max(d.last_offset, last);  // the segment may have grown since
+      return;
+    }
   }
   damage_.push_back({first, last, std::move(reason)});
 }
@@ -602,7 +651,8 @@ void Log::sync(env::DoneFn done) {
     });
     return;
   }
-  waiters_.push_back({next_offset_, std::move(done)});
+  // Only a round that starts after this call covers everything done before it.
+  waiters_.push_back({next_offset_, starts_requested_, rounds_started_ + 1, std::move(done)});
   if (!round_in_flight_) start_round();
 }
 
@@ -663,20 +713,28 @@ void Log::finish_round(uint64_t round) {
     return;
   }
   durable_offset_ = std::max(durable_offset_, std::min(round_covers_, next_offset_));
+  std::vector<env::DoneFn> ready = take_ready_waiters();
+  // Another round if someone waits for data, or if a truncate still has to be made durable.
+  bool need_data = false;
+  for (const Waiter& w : waiters_)
+    need_data |= w.round > rounds_done_ || w.target > durable_offset_;
+  if (need_data || gated()) start_round();
+  maybe_checkpoint();
+  for (auto& done : ready) done(absl::OkStatus());
+}
+
+std::vector<env::DoneFn> Log::take_ready_waiters() {
   std::vector<env::DoneFn> ready;
   std::vector<Waiter> waiting;
   for (Waiter& w : waiters_) {
-    if (w.target <= durable_offset_) {
+    if (w.round <= rounds_done_ && w.target <= durable_offset_ && w.starts <= starts_durable_) {
       ready.push_back(std::move(w.done));
     } else {
       waiting.push_back(std::move(w));
     }
   }
   waiters_ = std::move(waiting);
-  // Another round if someone waits, or if a truncate still has to be made durable.
-  if (!waiters_.empty() || gated()) start_round();
-  maybe_checkpoint();
-  for (auto& done : ready) done(absl::OkStatus());
+  return ready;
 }
 
 void Log::fail(absl::Status status) {
@@ -852,11 +910,17 @@ void Log::advance_start(int64_t offset, env::DoneFn done) {
     return segments_.erase(it);
   };
   if (offset >= next_offset_) {
-    for (auto it = segments_.begin(); it != segments_.end();) it = doom(it);
-    Segment seg;
-    seg.base_offset = seg.next_offset = offset;
-    seg.indexed = true;
-    segments_.emplace(offset, std::move(seg));
+    // An (empty) segment already based at `offset` stays: removing its name later would
+    // remove the new segment's file.
+    for (auto it = segments_.begin(); it != segments_.end();) {
+      it = it->first == offset ? std::next(it) : doom(it);
+    }
+    if (segments_.empty()) {
+      Segment seg;
+      seg.base_offset = seg.next_offset = offset;
+      seg.indexed = true;
+      segments_.emplace(offset, std::move(seg));
+    }
     epochs_.clear();
     next_offset_ = flushed_offset_ = durable_offset_ = offset;
     round_covers_ = std::min(round_covers_, offset);
@@ -884,7 +948,11 @@ void Log::advance_start(int64_t offset, env::DoneFn done) {
   }
   cp.epochs = runs_before(cp.offset);
   std::weak_ptr<bool> alive = alive_;
-  write_checkpoint(std::move(cp), [this, alive, doomed = std::move(doomed),
+  const uint64_t seq = ++starts_requested_;
+  // Syncs already waiting may have covered data this call just dropped (a reset past the
+  // end discards unsynced appends): they complete only once the new start is durable.
+  for (Waiter& w : waiters_) w.starts = std::max(w.starts, seq);
+  write_checkpoint(std::move(cp), [this, alive, seq, doomed = std::move(doomed),
                                    done = std::move(done)](absl::Status s) mutable {
     if (alive.expired()) return;
     for (const std::string& path : doomed) {
@@ -892,8 +960,15 @@ void Log::advance_start(int64_t offset, env::DoneFn done) {
       s = disk_.remove(path);
       dir_dirty_ = true;
     }
-    if (!s.ok()) fail(s);
+    if (!s.ok()) {
+      fail(s);
+      done(s);
+      return;
+    }
+    starts_durable_ = std::max(starts_durable_, seq);
+    std::vector<env::DoneFn> ready = take_ready_waiters();
     done(s);
+    for (auto& d : ready) d(absl::OkStatus());
   });
 }
 

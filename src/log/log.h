@@ -91,6 +91,7 @@ struct RecoveryReport {
   int64_t checkpoint_offset = 0;     // scanning resumed here
   uint64_t bytes_scanned = 0;        // bytes read and verified by recovery
   uint64_t bytes_truncated = 0;      // torn or stale tail dropped
+  uint64_t bytes_rewritten = 0;      // kept tail written again so that it is really synced
   int64_t truncated_at_offset = -1;  // where the tail was cut (-1: nothing cut)
   std::string truncate_reason;
   size_t segments_removed = 0;  // stale segments removed
@@ -124,8 +125,9 @@ class Log {
   // first batch fails verification (see damage()).
   [[nodiscard]] absl::StatusOr<ReadResult> read(int64_t from_offset, size_t max_bytes);
 
-  // Group commit: makes everything appended before the call durable, then runs done(Ok) on
-  // the loop (or the error). Calls made while a sync is in flight share the next one.
+  // Group commit: makes everything done before the call durable (appends, truncations,
+  // advance_start), then runs done(Ok) on the loop (or the error). Calls made while a sync
+  // is in flight share the next one.
   void sync(env::DoneFn done);
 
   // Drops [offset, next_offset()). offset must be a batch boundary (or next_offset()), >=
@@ -194,7 +196,9 @@ class Log {
   };
   class SegmentView;
   struct Waiter {
-    int64_t target;
+    int64_t target;   // durable_offset_ must reach this...
+    uint64_t starts;  // ...and advance_start number `starts` must be durable...
+    uint64_t round;   // ...and sync round number `round` must have completed
     env::DoneFn done;
   };
 
@@ -203,6 +207,7 @@ class Log {
   absl::Status recover();
   absl::Status recover_scan(const Checkpoint& cp);
   void drop_segments_from(std::map<int64_t, Segment>::iterator it, bool in_recovery);
+  absl::Status rewrite(env::File& file, uint64_t from, uint64_t to);
   void retire(std::unique_ptr<env::File> file);
   void bury();
   bool gated() const { return rounds_done_ < gate_round_; }
@@ -227,6 +232,7 @@ class Log {
   void start_round();
   void finish_round(uint64_t round);
   void fail(absl::Status status);
+  std::vector<env::DoneFn> take_ready_waiters();
   void maybe_checkpoint();
   void write_checkpoint(Checkpoint cp, env::DoneFn done);
   std::vector<EpochRun> runs_before(int64_t offset) const;
@@ -250,6 +256,8 @@ class Log {
   uint64_t use_counter_ = 0;
   bool dir_dirty_ = false;
   bool parent_dirty_ = false;
+  uint64_t starts_requested_ = 0;  // advance_start calls
+  uint64_t starts_durable_ = 0;    // ...whose checkpoint is durable
 
   // Group commit. A round flushes (unless gated), syncs every dirty file and the
   // directory, then advances durable_offset_ to what it covered.

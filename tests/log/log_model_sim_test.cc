@@ -1,0 +1,90 @@
+// The model-based test of the log on the simulated disk: faults on (EIO on writes and
+// syncs, slow syncs, crashes that keep, drop or tear every unsynced sector), then with
+// corruption injected as well. 10,000 cases by default; `make soak` sets RC_PARAMS
+// (max_success) and runs the soak-labelled copies.
+#include <gtest/gtest.h>
+
+#include "tests/log/log_model_util.h"
+#include "tests/log/log_util.h"
+
+namespace keel::log::testing {
+namespace {
+
+class SimHarness final : public DiskHarness {
+ public:
+  SimHarness(uint64_t seed, const sim::DiskFaults& faults) : rig_(seed, faults) {
+    rig_.disk.set_corruption_allowed(faults.bit_flip_ppm + faults.lost_write_ppm +
+                                         faults.misdirected_write_ppm + faults.unreadable_ppm >
+                                     0);
+  }
+  env::Disk& disk() override { return rig_.disk; }
+  void run_until_idle() override { rig_.run(); }
+  void run_some(int events) override {
+    for (int i = 0; i < events; i++) {
+      if (!rig_.scheduler.step()) return;
+    }
+  }
+  bool corrupted() const override { return rig_.disk.stats().corruptions() > 0; }
+  bool crash() override {
+    rig_.disk.crash();
+    return true;
+  }
+  bool corrupt(const std::string& path, uint32_t where, int bit) override {
+    auto size = rig_.disk.durable_size(path);
+    if (!size.ok() || *size == 0) return false;
+    uint64_t at = uint64_t(where) * *size >> 32;
+    return rig_.disk.flip_bit(path, at, bit).ok();
+  }
+
+ private:
+  SimRig rig_;
+};
+
+Options model_options() {
+  Options o;
+  o.segment_bytes_max = 1200;
+  o.batch_bytes_max = 600;
+  o.write_buffer_bytes_max = 1500;
+  o.index_interval_bytes = 200;
+  o.checkpoint_interval_bytes = 300;
+  o.open_files_max = 3;
+  return o;
+}
+
+sim::DiskFaults io_faults() {
+  sim::DiskFaults f;
+  f.write_eio_ppm = 3'000;
+  f.sync_eio_ppm = 10'000;
+  f.sync_slow_ppm = 50'000;
+  f.sync_slow_latency_max_ns = 50'000'000;
+  return f;
+}
+
+int cases_from_env(int normal, int soak) { return std::getenv("KEEL_SOAK") ? soak : normal; }
+
+TEST(LogModel, SimDiskWithFaults) {
+  ModelParams params;
+  params.options = model_options();
+  run_model_property(
+      "LogModel.SimDiskWithFaults",
+      [](uint64_t seed) { return std::make_unique<SimHarness>(seed, io_faults()); }, params,
+      cases_from_env(10'000, 100'000), 60);
+}
+
+TEST(LogModel, SimDiskWithCorruption) {
+  ModelParams params;
+  params.options = model_options();
+  params.corruption = true;
+  sim::DiskFaults f = io_faults();
+  f.bit_flip_ppm = 2'000;
+  f.lost_write_ppm = 1'000;
+  f.misdirected_write_ppm = 1'000;
+  f.unreadable_ppm = 1'000;
+  run_model_property(
+      "LogModel.SimDiskWithCorruption",
+      [f](uint64_t seed) { return std::make_unique<SimHarness>(seed, f); }, params,
+      cases_from_env(2'000, 50'000), 60);
+}
+
+}  // namespace
+}  // namespace keel::log::testing

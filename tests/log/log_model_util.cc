@@ -1,0 +1,504 @@
+#include "tests/log/log_model_util.h"
+
+#include <gtest/gtest.h>
+#include <rapidcheck.h>
+#include <rapidcheck/state.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <sstream>
+
+#include "log/batch.h"
+#include "tests/log/log_util.h"
+
+namespace keel::log::testing {
+
+constexpr char kDir[] = "log";
+
+World::World(std::unique_ptr<DiskHarness> harness, ModelParams params)
+    : harness_(std::move(harness)), params_(params), incarnation_(std::make_shared<bool>(true)) {
+  ModelLog empty;
+  empty.start = empty.next = params_.options.initial_offset;
+  history_.push_back(empty);
+  floor_next_ = floor_start_ = empty.start;
+  open();
+}
+
+World::~World() {
+  log_.reset();
+  harness_->run_until_idle();
+}
+
+void World::open() {
+  for (int attempt = 0; attempt < 50; attempt++) {
+    auto log = Log::open(harness_->disk(), kDir, params_.options);
+    if (!log.ok()) continue;  // an injected IO error while recovering: restart again
+    log_ = std::move(*log);
+    harness_->run_until_idle();  // the recovery round
+    if (log_->health().ok()) return;
+    log_.reset();  // an injected sync error during recovery: the node restarts again
+  }
+  RC_FAIL("the log never opened cleanly");
+}
+
+void World::push_state(ModelLog s) { history_.push_back(std::move(s)); }
+
+void World::restart_if_failed() {
+  if (log_->health().ok()) return;
+  crash(false);
+}
+
+const ModelBatch* World::model_batch_at(int64_t base) const {
+  const ModelLog& cur = current();
+  auto it = std::lower_bound(cur.batches.begin(), cur.batches.end(), base,
+                             [](const BatchPtr& b, int64_t o) { return b->base < o; });
+  if (it != cur.batches.end() && (*it)->base == base) return it->get();
+  auto a = archive_.find(base);
+  return a == archive_.end() ? nullptr : a->second.get();
+}
+
+void World::append(int records, bool new_epoch, bool follower, size_t value_bytes) {
+  restart_if_failed();
+  if (new_epoch) epoch_++;
+  const ModelLog& cur = current();
+  Bytes batch = make_batch(records, epoch_, ++tag_, int64_t(tag_) * 10, value_bytes);
+  std::optional<int64_t> expected;
+  if (follower) {
+    set_base_offset(batch, cur.next);
+    expected = cur.next;
+  }
+  auto r = log_->append(batch, expected, int64_t(tag_));
+  if (!r.ok()) {
+    // A failed log (injected EIO) or a full buffer behind a truncate barrier: no change.
+    RC_ASSERT(!log_->health().ok() || absl::IsUnavailable(r.status()));
+    return;
+  }
+  RC_ASSERT(r->base_offset == cur.next);
+  stat_appends++;
+  auto mb = std::make_shared<ModelBatch>();
+  mb->base = cur.next;
+  mb->next = cur.next + records;
+  mb->epoch = epoch_;
+  set_base_offset(batch, cur.next);
+  mb->bytes = std::move(batch);
+  RC_ASSERT(r->last_offset == mb->next - 1);
+  RC_ASSERT(log_->next_offset() == mb->next);
+  ModelLog s = cur;
+  s.batches.push_back(std::move(mb));
+  s.next = s.batches.back()->next;
+  push_state(std::move(s));
+}
+
+void World::sync(int run_events) {
+  restart_if_failed();
+  const uint64_t id = history_id_ + history_.size() - 1;
+  std::weak_ptr<bool> inc = incarnation_;
+  log_->sync([this, id, inc](absl::Status s) {
+    if (inc.expired() || !s.ok() || id < history_id_) return;
+    // Everything in the state at the call that was not truncated since is durable.
+    size_t idx = size_t(id - history_id_);
+    int64_t durable = INT64_MAX;
+    for (size_t j = idx; j < history_.size(); j++) durable = std::min(durable, history_[j].next);
+    floor_next_ = std::max(floor_next_, durable);
+    while (history_id_ < id) {
+      history_.pop_front();
+      history_id_++;
+    }
+  });
+  if (run_events < 0) {
+    harness_->run_until_idle();
+  } else {
+    harness_->run_some(run_events);
+  }
+}
+
+void World::run_events(int events) { harness_->run_some(events); }
+
+void World::truncate(uint32_t where) {
+  restart_if_failed();
+  const ModelLog& cur = current();
+  const int64_t stable = log_->stable_offset();
+  std::vector<int64_t> boundaries;
+  for (const BatchPtr& b : cur.batches) {
+    if (b->base >= std::max(stable, cur.start)) boundaries.push_back(b->base);
+  }
+  if (stable > cur.start) {
+    // Stable data is never truncated.
+    for (const BatchPtr& b : cur.batches) {
+      if (b->base > cur.start && b->base < stable) {
+        RC_ASSERT(absl::IsFailedPrecondition(log_->truncate_suffix(b->base)));
+        break;
+      }
+    }
+  }
+  if (boundaries.empty()) return;
+  const int64_t to = boundaries[where % boundaries.size()];
+  absl::Status s = log_->truncate_suffix(to);
+  if (!s.ok()) {
+    RC_ASSERT(!log_->health().ok() || (corrupted() && absl::IsDataLoss(s)));
+    return;
+  }
+  RC_ASSERT(log_->next_offset() == to);
+  ModelLog n = cur;
+  while (!n.batches.empty() && n.batches.back()->base >= to) n.batches.pop_back();
+  n.next = to;
+  floor_next_ = std::min(floor_next_, to);
+  push_state(std::move(n));
+}
+
+void World::advance_start(uint32_t where, bool beyond_end) {
+  restart_if_failed();
+  const ModelLog& cur = current();
+  int64_t to = beyond_end ? cur.next + 1 + where % 5
+                          : cur.start + int64_t(where % uint64_t(cur.next - cur.start + 1));
+  std::weak_ptr<bool> inc = incarnation_;
+  log_->advance_start(to, [this, to, inc](absl::Status s) {
+    if (inc.expired() || !s.ok()) return;
+    floor_start_ = std::max(floor_start_, to);
+  });
+  ModelLog n = cur;
+  n.start = std::max(cur.start, to);
+  if (n.start >= cur.next) {
+    for (const BatchPtr& b : n.batches) archive_[b->base] = b;
+    n.batches.clear();
+    n.next = n.start;
+  } else {
+    while (!n.batches.empty() && n.batches.front()->next <= n.start) {
+      archive_[n.batches.front()->base] = n.batches.front();
+      n.batches.erase(n.batches.begin());
+    }
+  }
+  RC_ASSERT(log_->start_offset() == n.start);
+  RC_ASSERT(log_->next_offset() == n.next);
+  push_state(std::move(n));
+}
+
+void World::mark_stable(uint32_t where) {
+  const ModelLog& cur = current();
+  log_->mark_stable(cur.start + int64_t(where % uint64_t(cur.next - cur.start + 1)));
+}
+
+bool World::covered_by_damage(int64_t offset) const {
+  for (const Damage& d : log_->damage()) {
+    if (d.first_offset <= offset && offset <= d.last_offset) return true;
+  }
+  return false;
+}
+
+void World::check_read_result(int64_t from, size_t max_bytes, const ReadResult& r) {
+  const ModelLog& cur = current();
+  auto it = std::upper_bound(cur.batches.begin(), cur.batches.end(), from,
+                             [](int64_t o, const BatchPtr& b) { return o < b->next; });
+  RC_ASSERT(it != cur.batches.end());
+  RC_ASSERT(r.batch_count >= 1u);
+  RC_ASSERT(r.first_offset == (*it)->base);
+  Bytes want;
+  int64_t next = (*it)->base;
+  for (size_t i = 0; i < r.batch_count; i++, ++it) {
+    RC_ASSERT(it != cur.batches.end());
+    want.insert(want.end(), (*it)->bytes.begin(), (*it)->bytes.end());
+    next = (*it)->next;
+  }
+  RC_ASSERT(r.batches == want);
+  RC_ASSERT(r.next_offset == next);
+  RC_ASSERT(r.batch_count == 1u || r.batches.size() <= max_bytes);
+}
+
+void World::read(uint32_t where, uint32_t max_bytes) {
+  const ModelLog& cur = current();
+  if (cur.next == cur.start) {
+    RC_ASSERT(absl::IsOutOfRange(log_->read(cur.start, max_bytes).status()));
+    return;
+  }
+  const int64_t from = cur.start + int64_t(where % uint64_t(cur.next - cur.start));
+  auto r = log_->read(from, max_bytes);
+  if (!r.ok()) {
+    RC_ASSERT(corrupted() && absl::IsDataLoss(r.status()));
+    RC_ASSERT(covered_by_damage(from));
+    return;
+  }
+  check_read_result(from, max_bytes, *r);
+  auto term = log_->term_at(from);
+  RC_ASSERT(term.ok());
+  auto it = std::upper_bound(cur.batches.begin(), cur.batches.end(), from,
+                             [](int64_t o, const BatchPtr& b) { return o < b->next; });
+  RC_ASSERT(*term == (*it)->epoch);
+}
+
+void World::check_all_reads() {
+  restart_if_failed();
+  const ModelLog& cur = current();
+  RC_ASSERT(log_->start_offset() == cur.start);
+  RC_ASSERT(log_->next_offset() == cur.next);
+  int64_t at = cur.start;
+  while (at < cur.next) {
+    auto r = log_->read(at, 1 << 20);
+    if (!r.ok()) {
+      RC_ASSERT(corrupted() && absl::IsDataLoss(r.status()));
+      RC_ASSERT(covered_by_damage(at));
+      return;
+    }
+    check_read_result(at, 1 << 20, *r);
+    at = r->next_offset;
+  }
+}
+
+void World::corrupt(uint32_t file_pick, uint32_t where, int bit) {
+  auto names = harness_->disk().list(kDir);
+  if (!names.ok()) return;
+  std::vector<std::string> segments;
+  for (const std::string& n : *names) {
+    if (n.size() > 4 && n.substr(n.size() - 4) == ".seg") segments.push_back(n);
+  }
+  if (segments.empty()) return;
+  const std::string path = std::string(kDir) + "/" + segments[file_pick % segments.size()];
+  if (harness_->corrupt(path, where, bit)) corrupted_ = true;
+}
+
+void World::crash(bool power_loss) {
+  log_.reset();
+  incarnation_ = std::make_shared<bool>(true);
+  if (power_loss) harness_->crash();
+  stat_crashes++;
+  open();
+  check_recovered();
+}
+
+void World::check_recovered() {
+  const int64_t start = log_->start_offset();
+  const int64_t next = log_->next_offset();
+  const RecoveryReport& rep = log_->recovery();
+  if (std::getenv("KEEL_LOG_MODEL_TRACE") != nullptr) {
+    std::fprintf(stderr,
+                 "recovered [%lld, %lld) floor [%lld, %lld) cp_found=%d cp_used=%d cp_offset=%lld "
+                 "cut_at=%lld (%s) removed=%zu segments=%zu history=%zu\n",
+                 (long long)start, (long long)next, (long long)floor_start_, (long long)floor_next_,
+                 rep.checkpoint_found, rep.checkpoint_used, (long long)rep.checkpoint_offset,
+                 (long long)rep.truncated_at_offset, rep.truncate_reason.c_str(),
+                 rep.segments_removed, rep.segments, history_.size());
+  }
+  if (rep.truncated_at_offset >= 0) stat_truncated_recoveries++;
+  // Never lose what was durable (unless corruption hit it, and then recovery says so).
+  if (next < floor_next_) {
+    RC_ASSERT(corrupted());
+    RC_ASSERT(rep.truncated_at_offset >= 0);
+    RC_ASSERT(rep.truncated_at_offset <= next);
+  }
+  RC_ASSERT(start >= floor_start_);
+  RC_ASSERT(next >= start);
+  // Read the recovered log back, batch by batch.
+  std::vector<BatchPtr> got;
+  int64_t at = start;
+  bool unreadable = false;
+  while (at < next) {
+    auto r = log_->read(at, 1);
+    if (!r.ok()) {
+      RC_ASSERT(corrupted() && absl::IsDataLoss(r.status()));
+      RC_ASSERT(covered_by_damage(at));
+      unreadable = true;
+      break;
+    }
+    RC_ASSERT(r->batch_count == 1u);
+    auto h = validate_batch(r->batches);
+    RC_ASSERT(h.ok());
+    auto mb = std::make_shared<ModelBatch>();
+    mb->base = h->base_offset;
+    mb->next = h->next_offset();
+    mb->epoch = h->leader_epoch;
+    mb->bytes = r->batches;
+    const bool contiguous = got.empty() ? mb->base <= at : mb->base == got.back()->next;
+    RC_ASSERT(contiguous);
+    got.push_back(std::move(mb));
+    at = r->next_offset;
+  }
+  // Never a changed byte, never a hole: a prefix of some state the log went through.
+  const ModelLog* match = nullptr;
+  for (const ModelLog& s : history_) {
+    if (next > s.next && !(s.batches.empty() && next <= s.start)) continue;
+    bool ok = true;
+    for (const BatchPtr& b : got) {
+      const ModelBatch* want = nullptr;
+      auto it = std::lower_bound(s.batches.begin(), s.batches.end(), b->base,
+                                 [](const BatchPtr& x, int64_t o) { return x->base < o; });
+      if (it != s.batches.end() && (*it)->base == b->base) {
+        want = it->get();
+      } else if (auto a = archive_.find(b->base); a != archive_.end()) {
+        want = a->second.get();
+      }
+      if (want == nullptr || want->bytes != b->bytes) {
+        ok = false;
+        break;
+      }
+    }
+    if (ok) {
+      match = &s;
+      break;
+    }
+  }
+  if (match == nullptr && std::getenv("KEEL_LOG_MODEL_TRACE") != nullptr) {
+    for (const BatchPtr& b : got) {
+      std::fprintf(stderr, "  recovered batch [%lld, %lld) %zu bytes\n", (long long)b->base,
+                   (long long)b->next, b->bytes.size());
+    }
+    for (const ModelLog& s : history_) {
+      std::fprintf(stderr, "  history state [%lld, %lld) %zu batches\n", (long long)s.start,
+                   (long long)s.next, s.batches.size());
+    }
+  }
+  const bool matched = match != nullptr;
+  RC_ASSERT(matched);
+  // The recovered log is the model from now on (built from the matched truth, so damaged,
+  // unreadable batches keep their true bytes in the model).
+  ModelLog r;
+  r.start = start;
+  r.next = next;
+  if (!unreadable) {
+    r.batches = got;
+  } else {
+    for (const BatchPtr& b : match->batches) {
+      if (b->next > start && b->base < next) r.batches.push_back(b);
+    }
+    std::vector<BatchPtr> archived;
+    for (const auto& [base, b] : archive_) {
+      if (b->next > start && b->base < next &&
+          (r.batches.empty() || b->base < r.batches.front()->base)) {
+        archived.push_back(b);
+      }
+    }
+    r.batches.insert(r.batches.begin(), archived.begin(), archived.end());
+  }
+  history_.clear();
+  history_.push_back(std::move(r));
+  history_id_++;
+  floor_next_ = std::min(floor_next_, next);
+}
+
+// --- rapidcheck commands ----------------------------------------------------------------------
+
+namespace {
+
+struct RcModel {};
+using Cmd = rc::state::Command<RcModel, World>;
+
+struct Append : Cmd {
+  int records = *rc::gen::inRange(1, 5);
+  bool new_epoch = *rc::gen::weightedElement<bool>({{1, true}, {8, false}});
+  bool follower = *rc::gen::arbitrary<bool>();
+  size_t value_bytes = *rc::gen::inRange<size_t>(0, 80);
+  void run(const RcModel&, World& w) const override {
+    w.append(records, new_epoch, follower, value_bytes);
+  }
+  void show(std::ostream& os) const override {
+    os << "Append(" << records << ", new_epoch=" << new_epoch << ", follower=" << follower
+       << ", value_bytes=" << value_bytes << ")";
+  }
+};
+
+struct Sync : Cmd {
+  int events = *rc::gen::weightedElement<int>({{3, -1}, {1, 0}, {1, 1}, {1, 3}});
+  void run(const RcModel&, World& w) const override { w.sync(events); }
+  void show(std::ostream& os) const override { os << "Sync(run " << events << ")"; }
+};
+
+struct RunEvents : Cmd {
+  int events = *rc::gen::inRange(1, 6);
+  void run(const RcModel&, World& w) const override { w.run_events(events); }
+  void show(std::ostream& os) const override { os << "RunEvents(" << events << ")"; }
+};
+
+struct Truncate : Cmd {
+  uint32_t where = *rc::gen::arbitrary<uint32_t>();
+  void run(const RcModel&, World& w) const override { w.truncate(where); }
+  void show(std::ostream& os) const override { os << "Truncate(" << where << ")"; }
+};
+
+struct AdvanceStart : Cmd {
+  uint32_t where = *rc::gen::arbitrary<uint32_t>();
+  bool beyond = *rc::gen::weightedElement<bool>({{1, true}, {6, false}});
+  void run(const RcModel&, World& w) const override { w.advance_start(where, beyond); }
+  void show(std::ostream& os) const override {
+    os << "AdvanceStart(" << where << ", beyond=" << beyond << ")";
+  }
+};
+
+struct MarkStable : Cmd {
+  uint32_t where = *rc::gen::arbitrary<uint32_t>();
+  void run(const RcModel&, World& w) const override { w.mark_stable(where); }
+  void show(std::ostream& os) const override { os << "MarkStable(" << where << ")"; }
+};
+
+struct Read : Cmd {
+  uint32_t where = *rc::gen::arbitrary<uint32_t>();
+  uint32_t max_bytes = *rc::gen::inRange<uint32_t>(1, 2000);
+  void run(const RcModel&, World& w) const override { w.read(where, max_bytes); }
+  void show(std::ostream& os) const override {
+    os << "Read(" << where << ", max " << max_bytes << ")";
+  }
+};
+
+struct Crash : Cmd {
+  bool power_loss = *rc::gen::weightedElement<bool>({{3, true}, {1, false}});
+  void run(const RcModel&, World& w) const override { w.crash(power_loss); }
+  void show(std::ostream& os) const override { os << "Crash(power_loss=" << power_loss << ")"; }
+};
+
+struct Corrupt : Cmd {
+  uint32_t file = *rc::gen::arbitrary<uint32_t>();
+  uint32_t where = *rc::gen::arbitrary<uint32_t>();
+  int bit = *rc::gen::inRange(0, 8);
+  void run(const RcModel&, World& w) const override { w.corrupt(file, where, bit); }
+  void show(std::ostream& os) const override {
+    os << "Corrupt(" << file << ", " << where << ", bit " << bit << ")";
+  }
+};
+
+}  // namespace
+
+void run_model_property(const std::string& name,
+                        std::function<std::unique_ptr<DiskHarness>(uint64_t seed)> make_harness,
+                        ModelParams params, int default_cases, int max_commands) {
+  rc::detail::TestParams test_params = rc::detail::configuration().testParams;
+  if (std::getenv("RC_PARAMS") == nullptr) test_params.maxSuccess = default_cases;
+  test_params.maxSize = std::min(test_params.maxSize, max_commands);
+  rc::detail::TestMetadata metadata;
+  metadata.id = name;
+  metadata.description = name;
+  uint64_t crashes = 0, truncated = 0, cases = 0, commands_run = 0, appends = 0;
+  auto property = [&] {
+    const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
+    World world(make_harness(seed), params);
+    auto commands =
+        params.corruption
+            ? *rc::state::gen::commands(
+                  RcModel{},
+                  rc::state::gen::execOneOfWithArgs<Append, Append, Append, Append, Sync, Sync,
+                                                    RunEvents, Truncate, AdvanceStart, MarkStable,
+                                                    Read, Read, Crash, Corrupt>())
+            : *rc::state::gen::commands(
+                  RcModel{},
+                  rc::state::gen::execOneOfWithArgs<Append, Append, Append, Append, Sync, Sync,
+                                                    RunEvents, Truncate, AdvanceStart, MarkStable,
+                                                    Read, Read, Crash>());
+    rc::state::runAll(commands, RcModel{}, world);
+    world.stat_commands += commands.size();
+    world.check_all_reads();
+    crashes += world.stat_crashes;
+    truncated += world.stat_truncated_recoveries;
+    commands_run += world.stat_commands;
+    appends += world.stat_appends;
+    cases++;
+  };
+  const auto result = rc::detail::checkTestable(property, metadata, test_params);
+  std::printf(
+      "%s: %llu cases, %llu commands, %llu appends, %llu restarts, %llu recoveries that cut a "
+      "tail\n",
+      name.c_str(), (unsigned long long)cases, (unsigned long long)commands_run,
+      (unsigned long long)appends, (unsigned long long)crashes, (unsigned long long)truncated);
+  if (!result.template is<rc::detail::SuccessResult>()) {
+    std::ostringstream ss;
+    rc::detail::printResultMessage(result, ss);
+    FAIL() << ss.str();
+  }
+}
+
+}  // namespace keel::log::testing

@@ -1,0 +1,11 @@
+# tests/log: the unit tests run as the `log` test (registered by tests/CMakeLists.txt); the
+# model-based property tests get their own entries so a counterexample is easy to attribute:
+#   log_model       10,000 cases on the simulated disk with faults, 2,000 with corruption
+#   log_model_soak  KEEL_SOAK=1 (100,000 / 50,000 cases, or RC_PARAMS max_success), `make soak`
+set_tests_properties(log PROPERTIES ENVIRONMENT "GTEST_FILTER=-LogModel*")
+add_test(NAME log_model COMMAND keel_log_tests --gtest_filter=LogModel.*
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(log_model PROPERTIES TIMEOUT 600)
+add_test(NAME log_model_soak COMMAND keel_log_tests --gtest_filter=LogModel.*
+         WORKING_DIRECTORY ${CMAKE_CURRENT_LIST_DIR})
+set_tests_properties(log_model_soak PROPERTIES LABELS soak ENVIRONMENT KEEL_SOAK=1 TIMEOUT 7200)
