@@ -92,8 +92,8 @@ struct SimDisk::Link {
 // A File handle: forwards to the disk while the disk lives and no crash happened since open.
 class SimFile final : public env::File {
  public:
-  SimFile(std::shared_ptr<SimDisk::Link> link, uint64_t incarnation, uint64_t ino, uint64_t handle)
-      : link_(std::move(link)), incarnation_(incarnation), ino_(ino), handle_(handle) {}
+  SimFile(std::shared_ptr<SimDisk::Link> link, uint64_t epoch, uint64_t ino, uint64_t handle)
+      : link_(std::move(link)), epoch_(epoch), ino_(ino), handle_(handle) {}
   ~SimFile() override {
     if (SimDisk* disk = live()) disk->file_close(ino_, handle_);
   }
@@ -126,28 +126,29 @@ class SimFile final : public env::File {
  private:
   SimDisk* live() const {
     SimDisk* disk = link_->disk;
-    return disk != nullptr && disk->incarnation_ == incarnation_ ? disk : nullptr;
+    return disk != nullptr && disk->process_epoch_ == epoch_ ? disk : nullptr;
   }
 
   std::shared_ptr<SimDisk::Link> link_;
-  uint64_t incarnation_;
+  uint64_t epoch_;  // the disk's process epoch at open
   uint64_t ino_;
   uint64_t handle_;
 };
 
 // ---- DiskStats ---------------------------------------------------------------------------
 
-#define KEEL_DISK_STATS_FIELDS(X)                                                          \
-  X(writes)                                                                                \
-  X(bytes_written)                                                                         \
-  X(reads)                                                                                 \
-  X(bytes_read)                                                                            \
-  X(syncs)                                                                                 \
-  X(syncs_completed)                                                                       \
-  X(bytes_synced) X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio) X(read_eio) X(enospc)   \
-      X(crashes) X(crash_sectors_kept) X(crash_sectors_dropped) X(crash_sectors_torn)      \
-          X(crash_truncates_kept) X(crash_truncates_lost) X(crash_dir_ops_kept)            \
-              X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) X(lost_writes) \
+#define KEEL_DISK_STATS_FIELDS(X)                                                             \
+  X(writes)                                                                                   \
+  X(bytes_written)                                                                            \
+  X(reads)                                                                                    \
+  X(bytes_read)                                                                               \
+  X(syncs)                                                                                    \
+  X(syncs_completed)                                                                          \
+  X(bytes_synced)                                                                             \
+  X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio) X(read_eio) X(enospc) X(crashes)           \
+      X(process_crashes) X(crash_sectors_kept) X(crash_sectors_dropped) X(crash_sectors_torn) \
+          X(crash_truncates_kept) X(crash_truncates_lost) X(crash_dir_ops_kept)               \
+              X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) X(lost_writes)    \
                   X(misdirected_writes) X(unreadable_sectors) X(lying_syncs)
 
 #define KEEL_COUNT_FIELD(name) +1
@@ -290,9 +291,9 @@ int64_t SimDisk::draw_sync_latency() {
 
 void SimDisk::deliver_later(env::DoneFn done, absl::Status status) {
   if (!done) return;
-  scheduler_.after(0, [link = link_, inc = incarnation_, done = std::move(done),
+  scheduler_.after(0, [link = link_, epoch = process_epoch_, done = std::move(done),
                        status = std::move(status)]() mutable {
-    if (link->disk != nullptr && link->disk->incarnation_ == inc) done(std::move(status));
+    if (link->disk != nullptr && link->disk->process_epoch_ == epoch) done(std::move(status));
   });
 }
 
@@ -498,6 +499,7 @@ void SimDisk::file_close(uint64_t ino, uint64_t handle) {
     if (sync.handle == handle) sync.done = nullptr;
   }
   record("disk.close", fmt::format("i{} h{}", ino, handle));
+  KEEL_CHECK(handles_.erase(handle) == 1, "handle h{} unknown", handle);
   unref(ino);
 }
 
@@ -730,7 +732,8 @@ absl::StatusOr<std::unique_ptr<env::File>> SimDisk::open(std::string_view path,
   ref(ino);
   const uint64_t handle = next_handle_++;
   record("disk.open", fmt::format("{} i{} h{}", path, ino, handle));
-  return std::unique_ptr<env::File>(new SimFile(link_, incarnation_, ino, handle));
+  handles_.emplace(handle, ino);
+  return std::unique_ptr<env::File>(new SimFile(link_, process_epoch_, ino, handle));
 }
 
 absl::Status SimDisk::rename(std::string_view from, std::string_view to) {
@@ -879,6 +882,8 @@ void SimDisk::crash() {
   stats_.crashes++;
   // Kill the handles first: destroying the callbacks below may destroy File objects.
   incarnation_++;
+  process_epoch_++;
+  handles_.clear();  // their references vanish in recount_refs
   auto file_syncs = std::move(file_syncs_);
   auto dir_syncs = std::move(dir_syncs_);
   file_syncs_.clear();
@@ -907,6 +912,30 @@ void SimDisk::crash() {
   }
   record("disk.crash", fmt::format("incarnation={} syncs_dropped={} files={}", incarnation_,
                                    dropped, inodes_.size()));
+}
+
+void SimDisk::process_crash() {
+  process_epoch_++;
+  uint64_t dropped = 0;
+  // Move the callbacks out before destroying them: a callback may own File objects.
+  std::vector<env::DoneFn> callbacks;
+  for (auto& [id, sync] : file_syncs_) {
+    if (sync.done) callbacks.push_back(std::move(sync.done));
+    sync.done = nullptr;
+  }
+  for (auto& [id, sync] : dir_syncs_) {
+    if (sync.done) callbacks.push_back(std::move(sync.done));
+    sync.done = nullptr;
+  }
+  dropped = callbacks.size();
+  stats_.crash_callbacks_dropped += dropped;
+  auto handles = std::move(handles_);
+  handles_.clear();
+  for (const auto& [handle, ino] : handles) unref(ino);
+  callbacks.clear();
+  stats_.process_crashes++;
+  record("disk.process_crash",
+         fmt::format("callbacks_dropped={} handles={}", dropped, handles.size()));
 }
 
 // Each directory keeps a random prefix of its pending operations (in-order metadata

@@ -94,6 +94,7 @@ struct DiskStats {
   uint64_t enospc = 0;
 
   uint64_t crashes = 0;
+  uint64_t process_crashes = 0;
   uint64_t crash_sectors_kept = 0;
   uint64_t crash_sectors_dropped = 0;
   uint64_t crash_sectors_torn = 0;
@@ -150,6 +151,11 @@ class SimDisk final : public env::Disk {
   // can be used at once by the restarted node.
   void crash();
 
+  // A process crash without power loss (kill -9): the page cache survives, so nothing is
+  // lost and pending syncs still complete, but their callbacks are dropped (never run) and
+  // every open File dies, as in crash(). The restarted node sees every write made so far.
+  void process_crash();
+
   // --- Explicit corruption of durable state (tests, nemesis). Paths name files in the current
   // namespace. They ignore set_corruption_allowed and are counted in stats. -----------------
 
@@ -179,7 +185,7 @@ class SimDisk final : public env::Disk {
   absl::StatusOr<uint64_t> durable_size(std::string_view path) const;
   // Number of pending (unsynced) sectors of `path`.
   absl::StatusOr<size_t> pending_sectors(std::string_view path) const;
-  // How many crashes happened: File handles opened before the last crash are dead.
+  // How many (power-loss) crashes happened.
   uint64_t incarnation() const { return incarnation_; }
 
   // --- env::Disk ---------------------------------------------------------------------------
@@ -327,7 +333,9 @@ class SimDisk final : public env::Disk {
   bool corruption_allowed_ = true;
   DiskStats stats_;
   std::shared_ptr<Link> link_;
-  uint64_t incarnation_ = 0;
+  uint64_t incarnation_ = 0;              // bumped by crash(): scheduled sync completions die
+  uint64_t process_epoch_ = 0;            // bumped by crash() and process_crash(): handles die
+  std::map<uint64_t, uint64_t> handles_;  // open handle -> inode
 
   std::map<uint64_t, std::unique_ptr<Inode>> inodes_;
   uint64_t next_ino_ = 1;

@@ -434,5 +434,44 @@ TEST(SimDiskCrash, KeepEverythingEqualsThePageCache) {
   EXPECT_EQ(*rig.read_all("log"), want);
 }
 
+TEST(SimDiskCrash, ProcessCrashKeepsThePageCacheButKillsHandlesAndCallbacks) {
+  Rig rig(31, only_drop());
+  auto f = rig.open("log");
+  ASSERT_TRUE(f->write(0, as_bytes("synced-soon")).ok());
+  bool called = false;
+  f->sync([&](absl::Status) { called = true; });
+  ASSERT_TRUE(f->write(100, as_bytes("never synced")).ok());
+  rig.disk.process_crash();
+  Bytes buf(4);
+  EXPECT_TRUE(absl::IsFailedPrecondition(f->read(0, buf).status()));
+  EXPECT_TRUE(absl::IsFailedPrecondition(f->write(0, as_bytes("x"))));
+  const Bytes seen = *rig.read_all("log");  // everything written so far is still there
+  EXPECT_EQ(seen.size(), 112u);
+  while (rig.scheduler.step()) {
+  }
+  EXPECT_FALSE(called);                           // the callback was dropped...
+  EXPECT_EQ(*rig.disk.durable_size("log"), 11u);  // ...but the sync happened
+  EXPECT_EQ(rig.disk.stats().process_crashes, 1u);
+  EXPECT_EQ(rig.disk.stats().crash_callbacks_dropped, 1u);
+  f.reset();
+  // A power loss afterwards: the name was never synced, the data was.
+  ASSERT_TRUE(rig.sync_dir("").ok());
+  rig.disk.crash();
+  EXPECT_EQ(*rig.read_all("log"), to_bytes("synced-soon"));
+}
+
+TEST(SimDiskCrash, ProcessCrashReleasesSpaceHeldByDeadHandles) {
+  Rig rig(32);
+  auto f = rig.open("tmp");
+  ASSERT_TRUE(f->write(0, pattern(3 * kSectorBytes, 1)).ok());
+  ASSERT_TRUE(rig.disk.remove("tmp").ok());
+  ASSERT_TRUE(rig.sync_dir("").ok());
+  EXPECT_EQ(rig.disk.used_bytes(), 3 * kSectorBytes);  // held by the open handle
+  rig.disk.process_crash();
+  EXPECT_EQ(rig.disk.used_bytes(), 0u);
+  f.reset();  // harmless
+  EXPECT_EQ(rig.disk.used_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace keel::sim::testing
