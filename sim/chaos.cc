@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <set>
 
 #include "base/check.h"
@@ -281,63 +282,98 @@ void check_history(const History& h, const FinalLog& final_log, Checker& checker
   r.counts["client.timeouts"] = h.produce_timeouts;
 }
 
+// The brokers and clients of one partition in a World, with the checker and history.
+struct Harness {
+  Harness(uint64_t seed, int brokers_in, const std::string& trace_path)
+      : brokers(brokers_in),
+        world(WorldOptions{seed, names_for(brokers_in)}),
+        checker(world, brokers_in) {
+    if (!trace_path.empty()) {
+      KEEL_CHECK(world.scheduler().open_trace_file(trace_path), "cannot write {}", trace_path);
+    }
+    world.scheduler().record("world", "run.start",
+                             fmt::format("seed={} scenario=partition replicas={}", seed, brokers));
+    for (int i = 0; i < brokers; i++) {
+      const std::string& name = world.node(i).name();
+      members[uint64_t(i + 1)] = {name, {name, kPeerPort}, {name, kClientPort}};
+      broker_addresses.push_back({name, kClientPort});
+    }
+    for (int i = 0; i < brokers; i++) {
+      world.set_factory(i, [this, i](env::Env& env) -> std::unique_ptr<env::Process> {
+        cluster::NodeConfig config;
+        config.id = uint64_t(i + 1);
+        config.members = members;
+        config.replica.dir = "p0";
+        // Small segments, so rolling and multi-segment recovery happen in every run.
+        config.replica.log.segment_bytes_max = 64 << 10;
+        config.replica.log.batch_bytes_max = 16 << 10;
+        config.observer = &checker;
+        return std::make_unique<cluster::Node>(env, std::move(config));
+      });
+    }
+    for (size_t c = 0; c < kClients.size(); c++) {
+      world.set_factory(brokers + int(c),
+                        [this, c](env::Env& env) -> std::unique_ptr<env::Process> {
+                          ClientOptions o;
+                          o.name = kClients[c];
+                          o.brokers = broker_addresses;
+                          o.producer = c < 3;
+                          o.acks_all = c != 2;
+                          o.history = &history;
+                          o.now_ns = [this] { return world.scheduler().now_ns(); };
+                          o.producing = &producing;
+                          return std::make_unique<ChaosClient>(env, std::move(o));
+                        });
+    }
+  }
+
+  static std::vector<std::string> names_for(int brokers) {
+    std::vector<std::string> names;
+    for (int i = 1; i <= brokers; i++) names.push_back(fmt::format("n{}", i));
+    for (const char* c : kClients) names.push_back(c);
+    return names;
+  }
+
+  // The up broker that leads the highest term, or -1.
+  int leader() {
+    int best = -1;
+    uint64_t term = 0;
+    for (int i = 0; i < brokers; i++) {
+      const cluster::Replica* r = checker.replica(i);
+      if (r != nullptr && !r->failed() && r->core().role() == raft::Role::kLeader &&
+          r->core().term() >= term) {
+        best = i;
+        term = r->core().term();
+      }
+    }
+    return best;
+  }
+
+  // c1, c2: acks=all producers; c3: acks=1 producer; c4: consumer.
+  static constexpr std::array<const char*, 4> kClients = {"c1", "c2", "c3", "c4"};
+
+  const int brokers;
+  World world;
+  Checker checker;
+  History history;
+  bool producing = true;
+  std::map<uint64_t, cluster::Member> members;
+  std::vector<env::Address> broker_addresses;
+};
+
 }  // namespace
 
 RunResult run_partition_scenario(const RunOptions& options) {
   RunResult r;
   r.seed = options.seed;
   env::Random shape = env::Random(options.seed).derive("partition/shape");
-  const int brokers = shape.chance(1, 4) ? 5 : 3;
-  std::vector<std::string> names;
-  for (int i = 1; i <= brokers; i++) names.push_back(fmt::format("n{}", i));
-  const std::vector<std::string> clients = {"c1", "c2", "c3", "c4"};
-  for (const auto& c : clients) names.push_back(c);
-
-  World world(WorldOptions{options.seed, names});
-  if (!options.trace_path.empty()) {
-    KEEL_CHECK(world.scheduler().open_trace_file(options.trace_path), "cannot write {}",
-               options.trace_path);
-  }
-  world.scheduler().record(
-      "world", "run.start",
-      fmt::format("seed={} scenario=partition replicas={}", options.seed, brokers));
-  Checker checker(world, brokers);
-  History history;
-  bool producing = true;
-
-  std::map<uint64_t, cluster::Member> members;
-  std::vector<env::Address> broker_addresses;
-  for (int i = 0; i < brokers; i++) {
-    members[uint64_t(i + 1)] = {
-        names[size_t(i)], {names[size_t(i)], kPeerPort}, {names[size_t(i)], kClientPort}};
-    broker_addresses.push_back({names[size_t(i)], kClientPort});
-  }
-  for (int i = 0; i < brokers; i++) {
-    world.set_factory(i, [&, i](env::Env& env) -> std::unique_ptr<env::Process> {
-      cluster::NodeConfig config;
-      config.id = uint64_t(i + 1);
-      config.members = members;
-      config.replica.dir = "p0";
-      // Small segments, so rolling and multi-segment recovery happen in every run.
-      config.replica.log.segment_bytes_max = 64 << 10;
-      config.replica.log.batch_bytes_max = 16 << 10;
-      config.observer = &checker;
-      return std::make_unique<cluster::Node>(env, std::move(config));
-    });
-  }
-  for (size_t c = 0; c < clients.size(); c++) {
-    world.set_factory(brokers + int(c), [&, c](env::Env& env) -> std::unique_ptr<env::Process> {
-      ClientOptions o;
-      o.name = clients[c];
-      o.brokers = broker_addresses;
-      o.producer = c < 3;
-      o.acks_all = c != 2;
-      o.history = &history;
-      o.now_ns = [&world] { return world.scheduler().now_ns(); };
-      o.producing = &producing;
-      return std::make_unique<ChaosClient>(env, std::move(o));
-    });
-  }
+  Harness h(options.seed, shape.chance(1, 4) ? 5 : 3, options.trace_path);
+  const int brokers = h.brokers;
+  World& world = h.world;
+  Checker& checker = h.checker;
+  History& history = h.history;
+  bool& producing = h.producing;
+  const std::vector<std::string> clients(Harness::kClients.begin(), Harness::kClients.end());
 
   env::Random nemesis_rng = world.stream("nemesis");
   Nemesis nemesis(world, nemesis_rng, FaultMix::draw(nemesis_rng));
@@ -426,6 +462,46 @@ RunResult run_partition_scenario(const RunOptions& options) {
   r.summary.push_back(fmt::format("events: {} run, {} traced, {:.3f} simulated seconds", r.events,
                                   r.trace_events, double(r.simulated_ns) / 1e9));
   return r;
+}
+
+}  // namespace keel::sim
+
+namespace keel::sim {
+
+FailoverResult run_failover(uint64_t seed, int crashes) {
+  constexpr int64_t kStepNs = 1'000'000;         // 1 ms resolution
+  constexpr int64_t kGiveUpNs = 30'000'000'000;  // per failover
+  constexpr int64_t kSettleNs = 2'000'000'000;
+  FailoverResult out;
+  Harness h(seed, 3, "");
+  h.world.start_all();
+  h.world.run_for(kSettleNs);
+  for (int k = 0; k < crashes; k++) {
+    const int leader = h.leader();
+    if (leader < 0) {
+      h.world.run_for(kSettleNs);
+      continue;
+    }
+    const int64_t t0 = h.world.scheduler().now_ns();
+    const size_t acks_before = h.history.acks.size();
+    h.world.crash(leader);
+    out.crashes++;
+    int64_t latency = -1;
+    while (h.world.scheduler().now_ns() - t0 < kGiveUpNs && latency < 0) {
+      h.world.run_for(kStepNs);
+      for (size_t i = acks_before; i < h.history.acks.size(); i++) {
+        if (h.history.acks[i].acks_all && h.history.acks[i].at_ns > t0) {
+          latency = h.history.acks[i].at_ns - t0;
+          break;
+        }
+      }
+    }
+    if (latency >= 0) out.latencies_ns.push_back(latency);
+    h.world.start(leader);
+    h.world.run_for(kSettleNs);
+  }
+  out.violations = h.checker.violation_count_;
+  return out;
 }
 
 }  // namespace keel::sim

@@ -23,10 +23,23 @@
 //     within the liveness phase, and the consumer reads up to the high watermark.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "sim/scenario.h"
 
 namespace keel::sim {
 
 RunResult run_partition_scenario(const RunOptions& options);
+
+// Failover measurement (bench/): a healthy 3-replica partition under load whose leader is
+// crashed `crashes` times (restarted 2 s later each time); for each crash, the simulated time
+// until the next acks=all write is acknowledged. Checked by the same checker.
+struct FailoverResult {
+  std::vector<int64_t> latencies_ns;
+  uint64_t crashes = 0;
+  uint64_t violations = 0;
+};
+FailoverResult run_failover(uint64_t seed, int crashes);
 
 }  // namespace keel::sim

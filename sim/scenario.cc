@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "base/check.h"
+#include "sim/chaos.h"
 #include "sim/nemesis.h"
 #include "sim/workload.h"
 #include "sim/world.h"
@@ -54,7 +55,8 @@ void add_counts(RunResult& r, const std::string& prefix, const std::map<std::str
 }  // namespace
 
 const std::map<std::string, Scenario>& scenarios() {
-  static const std::map<std::string, Scenario> all = {{"world", run_world_scenario}};
+  static const std::map<std::string, Scenario> all = {{"world", run_world_scenario},
+                                                       {"partition", run_partition_scenario}};
   return all;
 }
 

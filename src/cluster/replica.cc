@@ -282,7 +282,12 @@ void Replica::sync_log(env::DoneFn done) {
   // Sync the log, then record the new durable offset in the mark (see durable_mark.h).
   log_->sync([this, done = std::move(done)](absl::Status s) mutable {
     if (!s.ok()) return done(s);
-    const int64_t durable = log_->durable_offset();
+    // While a storage fault is unrepaired, the mark keeps claiming what was lost, so that a
+    // restart before the repair still knows to abstain.
+    int64_t durable = log_->durable_offset();
+    if (raft_->storage_faulted()) {
+      durable = std::max(durable, int64_t(raft_->repair_through()) + 1);
+    }
     if (mark_->value() == durable) return done(absl::OkStatus());
     mark_->write(durable, std::move(done));
   });
