@@ -484,7 +484,10 @@ absl::StatusOr<AppendResult> Log::append(ByteView batch,
     return absl::InvalidArgumentError(
         absl::StrCat("log: epoch ", h->leader_epoch, " after epoch ", *last));
   }
-  bool new_run = !last.has_value() || h->leader_epoch != *last;
+  // Runs left over from before an empty log (all truncated or below the start) describe no
+  // offset any more; dropping them keeps the runs strictly increasing.
+  if (!last.has_value()) epochs_.clear();
+  bool new_run = epochs_.empty() || h->leader_epoch != epochs_.back().epoch;
   if (new_run && epochs_.size() >= kEpochRunsMax) {
     return absl::ResourceExhaustedError("log: too many epoch changes");
   }

@@ -106,6 +106,7 @@ class World {
   int32_t epoch_ = 1;
   uint64_t tag_ = 0;
   bool corrupted_ = false;
+  int64_t truncated_at_ = -1;          // lowest tail cut reported by the recoveries of this restart
   std::shared_ptr<bool> incarnation_;  // callbacks of a crashed log instance are ignored
 };
 
