@@ -505,3 +505,19 @@ FailoverResult run_failover(uint64_t seed, int crashes) {
 }
 
 }  // namespace keel::sim
+
+namespace keel::sim {
+
+LoadResult run_partition_load(uint64_t seed, int64_t simulated_ns) {
+  Harness h(seed, 3, "");
+  h.world.start_all();
+  h.world.run_for(simulated_ns);
+  LoadResult out;
+  out.simulated_ns = h.world.scheduler().now_ns();
+  out.events = h.world.scheduler().events_run();
+  for (const History::Ack& a : h.history.acks) out.acked_records += a.values.size();
+  out.violations = h.checker.violation_count_;
+  return out;
+}
+
+}  // namespace keel::sim

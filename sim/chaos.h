@@ -42,4 +42,14 @@ struct FailoverResult {
 };
 FailoverResult run_failover(uint64_t seed, int crashes);
 
+// Simulator speed (bench/): a healthy, loaded 3-replica partition (two acks=all producers,
+// one acks=1 producer, one consumer) for `simulated_ns`.
+struct LoadResult {
+  int64_t simulated_ns = 0;
+  uint64_t events = 0;
+  uint64_t acked_records = 0;
+  uint64_t violations = 0;
+};
+LoadResult run_partition_load(uint64_t seed, int64_t simulated_ns);
+
 }  // namespace keel::sim
