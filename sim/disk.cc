@@ -137,19 +137,37 @@ class SimFile final : public env::File {
 
 // ---- DiskStats ---------------------------------------------------------------------------
 
-#define KEEL_DISK_STATS_FIELDS(X)                                                             \
-  X(writes)                                                                                   \
-  X(bytes_written)                                                                            \
-  X(reads)                                                                                    \
-  X(bytes_read)                                                                               \
-  X(syncs)                                                                                    \
-  X(syncs_completed)                                                                          \
-  X(bytes_synced)                                                                             \
-  X(dir_syncs) X(dir_ops) X(write_eio) X(sync_eio) X(read_eio) X(enospc) X(crashes)           \
-      X(process_crashes) X(crash_sectors_kept) X(crash_sectors_dropped) X(crash_sectors_torn) \
-          X(crash_truncates_kept) X(crash_truncates_lost) X(crash_dir_ops_kept)               \
-              X(crash_dir_ops_lost) X(crash_callbacks_dropped) X(bit_flips) X(lost_writes)    \
-                  X(misdirected_writes) X(unreadable_sectors) X(lying_syncs)
+// clang-format off
+#define KEEL_DISK_STATS_FIELDS(X) \
+  X(writes) \
+  X(bytes_written) \
+  X(reads) \
+  X(bytes_read) \
+  X(syncs) \
+  X(syncs_completed) \
+  X(bytes_synced) \
+  X(dir_syncs) \
+  X(dir_ops) \
+  X(write_eio) \
+  X(sync_eio) \
+  X(read_eio) \
+  X(enospc) \
+  X(crashes) \
+  X(process_crashes) \
+  X(crash_sectors_kept) \
+  X(crash_sectors_dropped) \
+  X(crash_sectors_torn) \
+  X(crash_truncates_kept) \
+  X(crash_truncates_lost) \
+  X(crash_dir_ops_kept) \
+  X(crash_dir_ops_lost) \
+  X(crash_callbacks_dropped) \
+  X(bit_flips) \
+  X(lost_writes) \
+  X(misdirected_writes) \
+  X(unreadable_sectors) \
+  X(lying_syncs)
+// clang-format on
 
 #define KEEL_COUNT_FIELD(name) +1
 static_assert(sizeof(DiskStats) == sizeof(uint64_t) * (0 KEEL_DISK_STATS_FIELDS(KEEL_COUNT_FIELD)),
