@@ -86,8 +86,11 @@ RunResult run_world_scenario(const RunOptions& options) {
     return std::make_unique<WorkloadProcess>(env, std::move(wo));
   });
 
-  env::Random nemesis_rng = world.stream("nemesis");
-  Nemesis nemesis(world, nemesis_rng, FaultMix::draw(nemesis_rng));
+  // Two statements, two streams: in one expression the order of "copy the stream" and "draw
+  // from it" would be up to the compiler (g++ and clang++ differ).
+  env::Random mix_rng = world.stream("nemesis/mix");
+  const FaultMix mix = FaultMix::draw(mix_rng);
+  Nemesis nemesis(world, world.stream("nemesis"), mix);
   nemesis.on_corrupt = [&](int id) {
     checker.excuse(world.node(id).name());
     world.scheduler().record(world.node(id).name(), "checker.excuse", "disk corruption");
