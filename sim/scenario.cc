@@ -56,7 +56,7 @@ void add_counts(RunResult& r, const std::string& prefix, const std::map<std::str
 
 const std::map<std::string, Scenario>& scenarios() {
   static const std::map<std::string, Scenario> all = {{"world", run_world_scenario},
-                                                       {"partition", run_partition_scenario}};
+                                                      {"partition", run_partition_scenario}};
   return all;
 }
 
