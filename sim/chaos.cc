@@ -37,7 +37,14 @@ class Checker final : public cluster::ReplicaObserver {
     applied_max_.assign(size_t(brokers), 0);
   }
 
-  void violation(std::string text) {
+  // `integrity`: corrupt bytes were served. Beyond the fault model only those count as
+  // violations; everything else is an expected loss, counted and labelled.
+  void violation(std::string text, bool integrity = false) {
+    if (beyond_model_ && !integrity) {
+      beyond_losses_++;
+      world_.scheduler().record("checker", "beyond_model_loss", text);
+      return;
+    }
     violation_count_++;
     world_.scheduler().record("checker", "violation", text);
     if (violations_.size() < kViolationsKept) violations_.push_back(std::move(text));
@@ -165,6 +172,8 @@ class Checker final : public cluster::ReplicaObserver {
   std::set<int> excused_;
   std::vector<std::string> violations_;
   uint64_t violation_count_ = 0;
+  bool beyond_model_ = false;
+  uint64_t beyond_losses_ = 0;
   uint64_t elections_ = 0;
   uint64_t commits_ = 0;
   uint64_t scans_ = 0;
@@ -203,13 +212,24 @@ FinalLog read_final(World& world, Checker& checker, int brokers) {
     if (f.batches.empty()) break;
     ByteView rest(f.batches);
     while (!rest.empty()) {
-      auto h = log::validate_batch(
-          rest.first(log::parse_batch_header(rest, log::kBatchBytesMax)->total_bytes()));
-      KEEL_CHECK(h.ok(), "leader served an unverified batch");
+      auto header = log::parse_batch_header(rest, log::kBatchBytesMax);
+      auto h = header.ok() && header->total_bytes() <= rest.size()
+                   ? log::validate_batch(rest.first(header->total_bytes()))
+                   : header;
+      if (!h.ok()) {
+        checker.violation(fmt::format("final read: n{} served a corrupt batch at {}: {}",
+                                      leader + 1, offset, h.status().ToString()),
+                          /*integrity=*/true);
+        return out;
+      }
       const ByteView batch = rest.first(h->total_bytes());
       if (!h->is_control()) {
         auto records = log::decode_records(batch);
-        KEEL_CHECK(records.ok());
+        if (!records.ok()) {
+          checker.violation(fmt::format("final read: undecodable records at {}", offset),
+                            /*integrity=*/true);
+          return out;
+        }
         for (size_t k = 0; k < records->size(); k++) {
           const auto& v = (*records)[k].value;
           out.values[h->base_offset + int64_t(k)] = v ? std::string(as_chars(*v)) : "";
@@ -224,7 +244,7 @@ FinalLog read_final(World& world, Checker& checker, int brokers) {
 }
 
 void check_history(const History& h, const FinalLog& final_log, Checker& checker, RunResult& r) {
-  uint64_t acks_all = 0, acks_one = 0, acks_one_lost = 0;
+  uint64_t acks_all = 0, acks_one = 0, acks_one_lost = 0, acks_all_lost = 0;
   for (const History::Ack& ack : h.acks) {
     bool intact = true;
     for (size_t k = 0; k < ack.values.size(); k++) {
@@ -234,6 +254,7 @@ void check_history(const History& h, const FinalLog& final_log, Checker& checker
     if (ack.acks_all) {
       acks_all++;
       if (!intact) {
+        acks_all_lost++;
         checker.violation(
             fmt::format("acknowledged (acks=all) batch {} at offset {} is not in "
                         "the final log",
@@ -270,10 +291,11 @@ void check_history(const History& h, const FinalLog& final_log, Checker& checker
   for (const auto& [offset, value] : final_log.values) {
     if (++copies[value] == 2) duplicates++;
   }
-  for (const std::string& v : h.violations) checker.violation(v);
+  for (const std::string& v : h.violations) checker.violation(v, /*integrity=*/true);
   r.counts["records.acked_all"] = acks_all;
   r.counts["records.acked_one"] = acks_one;
   r.counts["records.acked_one_lost"] = acks_one_lost;
+  r.counts["records.lost_all"] = acks_all_lost;
   r.counts["records.final"] = final_log.values.size();
   r.counts["records.consumed"] = h.consumed.size();
   r.counts["records.retry_duplicates"] = duplicates;
@@ -376,13 +398,30 @@ RunResult run_partition_scenario(const RunOptions& options) {
   const std::vector<std::string> clients(Harness::kClients.begin(), Harness::kClients.end());
 
   env::Random nemesis_rng = world.stream("nemesis");
-  Nemesis nemesis(world, nemesis_rng, FaultMix::draw(nemesis_rng));
+  FaultMix mix = FaultMix::draw(nemesis_rng);
+  if (!options.faults.empty()) KEEL_CHECK(mix.restrict_to(options.faults), "{}", options.faults);
+  Nemesis nemesis(world, nemesis_rng, mix);
+  nemesis.actions_max = options.faults_max;
+  checker.beyond_model_ = options.beyond_model;
+  // Beyond the model: corruption on any replica, any number of them, and syncs that lie.
+  env::Random beyond_rng = world.stream("beyond");
+  std::function<void()> beyond = [&] {
+    if (!nemesis.running()) return;
+    const int victim = int(beyond_rng.uniform(uint64_t(brokers)));
+    SimDisk& disk = world.node(victim).disk();
+    DiskFaults f = disk.faults();
+    f.lying_sync_ppm = 50'000;
+    disk.set_faults(f);
+    (void)disk.corrupt_random_sector();
+    world.scheduler().after(int64_t(beyond_rng.range(50'000'000, 500'000'000)), [&] { beyond(); });
+  };
   nemesis.on_corrupt = [&](int id) {
     if (id < brokers) checker.excuse(id);
     world.scheduler().record(world.node(id).name(), "checker.excuse", "disk corruption");
   };
-  r.fault_mix = fmt::format("replicas={}; {}; buggify {}", brokers, nemesis.mix().describe(),
-                            world.buggify().run_enabled() ? "on" : "off");
+  r.fault_mix = fmt::format("replicas={}; {}; buggify {}{}", brokers, nemesis.mix().describe(),
+                            world.buggify().run_enabled() ? "on" : "off",
+                            options.beyond_model ? "; BEYOND THE MODEL" : "");
 
   // Periodic global checks.
   std::function<void()> periodic = [&] {
@@ -394,12 +433,21 @@ RunResult run_partition_scenario(const RunOptions& options) {
   // Safety phase.
   world.start_all();
   nemesis.start();
+  if (options.beyond_model) world.scheduler().after(100'000'000, [&] { beyond(); });
   bool bounded = world.run_for(options.safety_ns, options.events_max);
   checker.scan("end of safety phase");
 
   // Liveness phase: faults off, network healed, every broker restarted.
   nemesis.stop();
-  for (int i = 0; i < brokers; i++) world.restart(i);
+  r.faults_injected = nemesis.actions();
+  for (int i = 0; i < brokers; i++) {
+    if (options.beyond_model) {
+      DiskFaults f = world.node(i).disk().faults();
+      f.lying_sync_ppm = 0;
+      world.node(i).disk().set_faults(f);
+    }
+    world.restart(i);
+  }
   for (size_t c = 0; c < clients.size(); c++) {
     if (!world.node(brokers + int(c)).up()) world.start(brokers + int(c));
   }
@@ -436,6 +484,7 @@ RunResult run_partition_scenario(const RunOptions& options) {
   for (const auto& [kind, n] : nemesis.counts()) r.counts["nemesis." + kind] += n;
   for (const auto& [site, n] : world.buggify().fires()) r.counts["buggify." + site] += n;
   r.counts["raft.elections"] = checker.elections_;
+  r.counts["checker.beyond_model_losses"] = checker.beyond_losses_;
   r.counts["raft.commits"] = checker.commits_;
   r.counts["checker.scans"] = checker.scans_;
   const DiskStats disk = world.disk_stats();
@@ -458,6 +507,10 @@ RunResult run_partition_scenario(const RunOptions& options) {
                   r.counts["records.acked_all"], r.counts["records.acked_one"],
                   r.counts["records.acked_one_lost"], r.counts["records.final"],
                   r.counts["records.consumed"], r.counts["records.retry_duplicates"]));
+  if (options.beyond_model) {
+    r.summary.push_back(fmt::format("beyond the model: {} losses (expected, not violations)",
+                                    checker.beyond_losses_));
+  }
   r.summary.push_back("disk: " + disk.summary());
   r.summary.push_back(fmt::format("events: {} run, {} traced, {:.3f} simulated seconds", r.events,
                                   r.trace_events, double(r.simulated_ns) / 1e9));

@@ -53,6 +53,31 @@ std::string FaultMix::describe() const {
   return fmt::format("{} every ~{}ms", out, interval_mean_ns / 1'000'000);
 }
 
+bool FaultMix::restrict_to(const std::string& list) {
+  const std::pair<const char*, bool FaultMix::*> names[] = {
+      {"crash", &FaultMix::crashes},          {"partition", &FaultMix::partitions},
+      {"reset", &FaultMix::resets},           {"stall", &FaultMix::stalls},
+      {"slow-link", &FaultMix::slow_links},   {"drift", &FaultMix::drift},
+      {"clock-jump", &FaultMix::clock_jumps}, {"disk-error", &FaultMix::disk_errors},
+      {"corruption", &FaultMix::corruption}};
+  for (const auto& [name, field] : names) this->*field = false;
+  size_t at = 0;
+  while (at <= list.size()) {
+    const size_t comma = std::min(list.find(',', at), list.size());
+    const std::string item = list.substr(at, comma - at);
+    bool known = false;
+    for (const auto& [name, field] : names) {
+      if (item == name) {
+        this->*field = true;
+        known = true;
+      }
+    }
+    if (!known) return false;
+    at = comma + 1;
+  }
+  return true;
+}
+
 Nemesis::Nemesis(World& world, env::Random rng, FaultMix mix)
     : world_(world), rng_(rng), mix_(mix) {
   KEEL_CHECK(mix_.interval_mean_ns > 0);
@@ -102,6 +127,8 @@ int Nemesis::random_up_node() {
 }
 
 void Nemesis::act() {
+  if (actions_max > 0 && actions_ >= actions_max) return;
+  actions_++;
   using Action = void (Nemesis::*)();
   std::vector<Action> actions;
   if (mix_.crashes) {

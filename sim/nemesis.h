@@ -41,6 +41,9 @@ struct FaultMix {
   static FaultMix draw(env::Random& rng);
   // Everything on (tests).
   static FaultMix all(int64_t interval_mean_ns);
+  // Turns on exactly the kinds named in `list` (names as describe() prints them, comma
+  // separated), keeping the interval. False if a name is unknown.
+  bool restrict_to(const std::string& list);
   std::string describe() const;
 };
 
@@ -61,6 +64,9 @@ class Nemesis {
 
   // Called (before the first corruption) with the node whose disk will be corrupted.
   std::function<void(int node)> on_corrupt;
+  // At most this many actions (0: no limit). Shrinking lowers it to find a smaller schedule.
+  uint64_t actions_max = 0;
+  uint64_t actions() const { return actions_; }
 
   void start();
   void stop();
@@ -93,6 +99,7 @@ class Nemesis {
   env::Random rng_;
   FaultMix mix_;
   bool running_ = false;
+  uint64_t actions_ = 0;
   uint64_t epoch_ = 0;  // bumped by stop(), so delayed actions of the safety phase lapse
   int corruption_victim_ = -1;
   size_t corruptions_ = 0;

@@ -24,6 +24,13 @@ struct RunOptions {
   std::string trace_path;  // JSON lines of every trace event, if set
   // A bound against runaway runs: more events than this is a failure.
   uint64_t events_max = 200'000'000;
+  // Only these fault kinds ("crash,partition", as FaultMix::describe names them; empty: the
+  // seed's own mix), and at most this many nemesis actions (0: no limit). Shrinking uses both.
+  std::string faults;
+  uint64_t faults_max = 0;
+  // Beyond the fault model (docs/fault-model.md): lying syncs and corruption on every
+  // replica. Only "nothing corrupt is ever served" is then a violation; losses are counted.
+  bool beyond_model = false;
 };
 
 struct RunResult {
@@ -38,6 +45,7 @@ struct RunResult {
   std::string fault_mix;                   // what the seed enabled
   std::map<std::string, uint64_t> counts;  // faults injected and things that happened
   std::vector<std::string> summary;        // lines for the CLI
+  uint64_t faults_injected = 0;            // nemesis actions taken (shrinking)
 };
 
 using Scenario = std::function<RunResult(const RunOptions&)>;

@@ -6,7 +6,8 @@
 //   (like pwrite into the page cache) and report errors as values: EIO, ENOSPC, not found.
 //   They are NOT durable. A crash may drop any write not yet covered by a completed sync,
 //   and may tear the last ones at sector granularity (kSectorBytes): each unsynced sector is
-//   kept, dropped, or replaced by garbage.
+//   kept, dropped, or torn (its bytes that unsynced writes changed may be garbage; bytes of
+//   the sector that were already durable and not rewritten stay as they were).
 // - File::sync(done) makes every write and truncate issued on that file before the call
 //   durable, then calls done(OkStatus) on the event loop. It is the one slow operation, so
 //   its completion is an event: a crash may fall between a write and its sync, or during

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 
+#include "base/check.h"
 #include "sim/chaos.h"
 
 namespace keel::sim {
@@ -15,6 +16,8 @@ uint64_t env_or(const char* name, uint64_t fallback) {
 }
 
 TEST(PartitionScenario, SeedsPassAllChecks) {
+  // A build with -DKEEL_PLANT_BUGS=ON can plant a bug here (KEEL_PLANT=name), to see it caught.
+  if (const char* plant = std::getenv("KEEL_PLANT")) base::set_planted_bug(plant);
   const uint64_t first = env_or("KEEL_CHAOS_FIRST_SEED", 1);
   const uint64_t seeds = env_or("KEEL_CHAOS_SEEDS", 20);
   for (uint64_t seed = first; seed < first + seeds; seed++) {
