@@ -79,7 +79,8 @@ class RaftLog {
   void stable_to(LogPosition pos);
   // The unstable snapshot at `index` is durable.
   void stable_snapshot_to(uint64_t index);
-  // Committed and durable entries not yet handed out, up to max_bytes (at least one).
+  // Committed and durable entries not yet handed out, up to max_bytes (at least one); none
+  // when the storage cannot read them.
   bool has_next_committed() const { return applied_ < apply_limit(); }
   std::vector<Entry> take_next_committed(uint64_t max_bytes);
 
