@@ -17,20 +17,12 @@ constexpr size_t kFrameHeaderBytes = 5;  // u32 length (type + body), u8 type
 constexpr size_t kNameBytesMax = 255;
 constexpr size_t kReadChunkBytes = 64 * 1024;
 constexpr std::string_view kSegmentPrefix = "seg-";
-// Planted bugs (docs/simulation.md), compiled in only with -DKEEL_PLANT_BUG=<name>, to show
-// the checker catches each: sim_ack_before_sync acknowledges a record as soon as it is
-// written; sim_unsynced_truncate lets recovery's truncate go unsynced before acknowledging
-// records written after it.
-#if KEEL_PLANTED(sim_ack_before_sync)
-constexpr bool kAckBeforeSync = true;
-#else
-constexpr bool kAckBeforeSync = false;
-#endif
-#if KEEL_PLANTED(sim_unsynced_truncate)
-constexpr bool kSyncRecoveryTruncate = false;
-#else
-constexpr bool kSyncRecoveryTruncate = true;
-#endif
+// Planted bugs (docs/simulation.md), compiled in only with -DKEEL_PLANT_BUGS=ON and chosen
+// with --plant, to show the checker catches each: sim_ack_before_sync acknowledges a record
+// as soon as it is written; sim_unsynced_truncate lets recovery's truncate go unsynced before
+// acknowledging records written after it.
+bool ack_before_sync() { return KEEL_PLANTED(sim_ack_before_sync); }
+bool sync_recovery_truncate() { return !KEEL_PLANTED(sim_unsynced_truncate); }
 
 // CRC-32C over (length, seq, payload): the integrity check of a record on disk.
 uint64_t record_check(uint64_t seq, ByteView payload) {
@@ -262,7 +254,7 @@ void WorkloadProcess::recover() {
         poison(st);
         return;
       }
-      seg->truncate_pending = kSyncRecoveryTruncate;
+      seg->truncate_pending = sync_recovery_truncate();
     }
     seg->file = std::move(*file);
     if (!segments_.empty()) segments_.back()->file.reset();
@@ -368,7 +360,7 @@ void WorkloadProcess::append_one() {
     active->last_seq = next_seq_;
     active->size = active->file->size();
     next_seq_++;
-    if (kAckBeforeSync) advance_acks();
+    if (ack_before_sync()) advance_acks();
   }
   request_sync(*active);
   schedule_append();
@@ -445,7 +437,7 @@ void WorkloadProcess::advance_acks() {
     while (acked_upto_ + 1 >= seg->first_seq && acked_upto_ + 1 <= seg->last_seq) {
       const uint64_t seq = acked_upto_ + 1;
       const bool durable = seg->dir_durable && seg->synced_upto >= seq && !seg->truncate_pending;
-      if (!durable && !kAckBeforeSync) return;
+      if (!durable && !ack_before_sync()) return;
       auto it = unacked_.find(seq);
       KEEL_CHECK(it != unacked_.end(), "ack of unwritten record {}", seq);
       if (obs_ != nullptr) obs_->on_acked(node_, seq, it->second);
