@@ -564,7 +564,9 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
   }
   ReadResult result;
   result.first_offset = -1;
-  Bytes window;
+  // One buffer reused across reads: a fresh one would cost page faults on every call.
+  Bytes& window = read_buf_;
+  result.batches.reserve(size_t(std::min<uint64_t>(max_bytes, kReadWindowBytesMax)));
   for (; it != segments_.end(); ++it) {
     Segment& seg = it->second;
     if (seg.next_offset == seg.base_offset) continue;  // empty segment

@@ -280,6 +280,7 @@ class Log {
   };
   std::deque<Buried> graveyard_;
 
+  Bytes read_buf_;  // read()'s window into a segment, kept between calls
   std::vector<Damage> damage_;
   RecoveryReport recovery_;
   absl::Status failed_;
