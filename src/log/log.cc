@@ -207,6 +207,12 @@ absl::Status Log::recover_scan(const Checkpoint& cp) {
     // sync would report success without them). Writing the bytes again makes them dirty, so
     // the recovery round really makes them durable.
     if (absl::Status s = rewrite(**file, position, r.end_position); !s.ok()) return s;
+    if (r.clean_end && seg.size == r.end_position) {
+      // The size too may be an orphaned, never-durable shrink of the previous incarnation
+      // (its truncate was cut off by a failed sync): issue it again so this incarnation's
+      // sync covers it, or stale batches past it could come back after a power loss.
+      if (absl::Status s = (*file)->truncate(r.end_position); !s.ok()) return s;
+    }
     seg.needs_sync = true;
     position = 0;
     if (!r.clean_end) {
