@@ -232,7 +232,11 @@ absl::Status Log::recover_scan(const Checkpoint& cp) {
                            segments_.empty() ? cp.log_start_offset : segments_.begin()->first);
   if (segments_.empty() || expected <= start_offset_) {
     // Nothing at or after the start survived: an empty log at the start.
-    if (!segments_.empty()) drop_segments_from(segments_.begin(), true);
+    // An empty segment already based at the start is kept: removing a name and creating it
+    // again would leave the two operations racing in the directory.
+    bool keep = segments_.size() == 1 && segments_.begin()->first == start_offset_ &&
+                segments_.begin()->second.size == 0;
+    if (!segments_.empty() && !keep) drop_segments_from(segments_.begin(), true);
     epochs_.clear();
     expected = start_offset_;
     trusted_offset = start_offset_;
