@@ -36,7 +36,7 @@ SANITIZER_ENV := export ASAN_OPTIONS=detect_leaks=1:detect_stack_use_after_retur
 .PHONY: help deps build sim test lint format-check ctest asan fuzz soak ci format clean
 
 help:
-	@echo "make sim     deps, build, run $(SEEDS) simulation seeds (keel sim --seeds $(SEEDS))"
+	@echo "make sim     deps, build, run $(SEEDS) simulation seeds (keel sim --seeds $(SEEDS) --jobs $(JOBS))"
 	@echo "make test    deps, lint, format check, build, ctest; then ctest again under"
 	@echo "             clang-14 ASan+UBSan (what .ci/run runs)"
 	@echo "make fuzz    clang-14 libFuzzer build; every fuzz target for $(FUZZ_SECONDS)s"
@@ -66,7 +66,7 @@ build: deps $(BUILD_DIR)/build.ninja
 # The main job: many seeded chaos scenarios; prints a verdict and a summary, and exits
 # non-zero on any violation.
 sim: build
-	$(KEEL) sim --seeds $(SEEDS)
+	$(KEEL) sim --seeds $(SEEDS) --jobs $(JOBS)
 
 # Cheap checks first, so CI fails in seconds on a lint or format error.
 test: deps lint format-check build ctest asan
@@ -98,7 +98,7 @@ fuzz: deps $(FUZZ_DIR)/build.ninja
 soak: build
 	KEEL_SOAK=1 RC_PARAMS="max_success=$(SOAK_RC_CASES)" \
 	  ctest --test-dir $(BUILD_DIR) --output-on-failure --no-tests=ignore -j $(JOBS) -L soak
-	$(KEEL) sim --seeds $(SOAK_SEEDS)
+	$(KEEL) sim --seeds $(SOAK_SEEDS) --jobs $(JOBS)
 
 # CI on exactly what is committed: a fresh clone of HEAD in build-ci-clone/, then .ci/run.
 ci:
