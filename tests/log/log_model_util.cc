@@ -65,7 +65,8 @@ void World::append(int records, bool new_epoch, bool follower, size_t value_byte
   restart_if_failed();
   if (new_epoch) epoch_++;
   const ModelLog& cur = current();
-  Bytes batch = make_batch(records, epoch_, ++tag_, int64_t(tag_) * 10, value_bytes);
+  ++tag_;
+  Bytes batch = make_batch(records, epoch_, tag_, int64_t(tag_) * 10, value_bytes);
   std::optional<int64_t> expected;
   if (follower) {
     set_base_offset(batch, cur.next);
