@@ -256,7 +256,10 @@ absl::Status Log::recover_scan(const Checkpoint& cp) {
   }
   checkpoint_.log_start_offset = start_offset_;
   recovery_.segments = segments_.size();
-  // Make the recovered state durable before anything new is written (see gate_round_).
+  // Make the recovered state durable before anything new is written (see gate_round_). The
+  // directory too: names the previous incarnation created may not be durable yet (its
+  // sync_dir may have failed or never run), though they are visible now.
+  dir_dirty_ = true;
   gate_round_ = rounds_started_ + 1;
   start_round();
   if (!recovery_.checkpoint_used || start_offset_ != cp.log_start_offset) {
