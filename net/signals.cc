@@ -40,6 +40,7 @@ SignalWatcher::SignalWatcher(EventLoop& loop, int fd, sigset_t previous_mask, Si
     : loop_(&loop), fd_(fd), previous_mask_(previous_mask), on_signal_(std::move(on_signal)) {}
 
 SignalWatcher::~SignalWatcher() {
+  *alive_ = false;
   if (watch_ != 0) loop_->unwatch(watch_);
   (void)::close(fd_);
   pthread_sigmask(SIG_SETMASK, &previous_mask_, nullptr);
@@ -54,7 +55,12 @@ void SignalWatcher::on_ready(uint32_t events) {
   if (n != ssize_t(sizeof(info))) return;  // EAGAIN: nothing pending
   // One signal per readiness event, because the callback may destroy this watcher (a
   // shutdown); level-triggered epoll brings us back for any other pending signal.
-  on_signal_(int(info.ssi_signo));
+  // The callback runs from a local: destroying the watcher inside it must not destroy the
+  // callable (and its captures) while it executes.
+  std::shared_ptr<bool> alive = alive_;
+  SignalFn fn = std::move(on_signal_);
+  fn(int(info.ssi_signo));
+  if (*alive) on_signal_ = std::move(fn);
 }
 
 }  // namespace keel::net

@@ -40,6 +40,8 @@ class SignalWatcher final : public EventLoop::Watcher {
   int fd_;
   sigset_t previous_mask_;
   SignalFn on_signal_;
+  // False once destroyed: the callback may destroy this watcher while it runs.
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   EventLoop::WatchId watch_ = 0;
 };
 

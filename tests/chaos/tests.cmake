@@ -10,6 +10,6 @@ set_tests_properties(sim_seeds PROPERTIES TIMEOUT 1800)
 if(NOT KEEL_SANITIZE)
   add_test(NAME planted_bugs
            COMMAND ${CMAKE_CURRENT_LIST_DIR}/planted_bugs.sh ${PROJECT_SOURCE_DIR}
-                   ${PROJECT_BINARY_DIR}/plant-build 200)
+                   ${PROJECT_BINARY_DIR}/plant-build)
   set_tests_properties(planted_bugs PROPERTIES TIMEOUT 1800)
 endif()
