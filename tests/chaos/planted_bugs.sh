@@ -34,4 +34,19 @@ for entry in ack_before_sync:100 double_vote:100 skip_truncate:100 vote_not_pers
     status=1
   fi
 done
+# Shrinking: the first double_vote failure shrinks to a smaller schedule whose printed
+# command still fails.
+seed=$("$keel" sim --plant double_vote --seeds 100 --jobs 2 2>/dev/null | grep -m1 '^FAIL seed=' \
+       | sed 's/^FAIL seed=\([0-9]*\).*/\1/' || true)
+if [ -z "$seed" ]; then
+  echo "shrink: no failing seed to shrink"
+  exit 1
+fi
+shrunk=$("$keel" sim --plant double_vote --seed "$seed" --seconds 3 --shrink 2>/dev/null \
+         | grep '^reproduce (shrunk):' | sed 's/^reproduce (shrunk): //' || true)
+echo "shrink: seed $seed -> $shrunk"
+if [ -z "$shrunk" ] || $shrunk >/dev/null 2>&1; then
+  echo "shrink: the shrunk command does not fail"
+  status=1
+fi
 exit $status
