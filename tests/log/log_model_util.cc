@@ -472,7 +472,13 @@ void run_model_property(const std::string& name,
                         std::function<std::unique_ptr<DiskHarness>(uint64_t seed)> make_harness,
                         ModelParams params, int default_cases, int max_commands) {
   rc::detail::TestParams test_params = rc::detail::configuration().testParams;
-  if (std::getenv("RC_PARAMS") == nullptr) test_params.maxSuccess = default_cases;
+  // RC_PARAMS may fix the seed (make test does, for a reproducible CI) without changing the
+  // case count; only its max_success overrides the default (make soak).
+  const char* rc_params = std::getenv("RC_PARAMS");
+  if (rc_params == nullptr ||
+      std::string_view(rc_params).find("max_success") == std::string_view::npos) {
+    test_params.maxSuccess = default_cases;
+  }
   test_params.maxSize = std::min(test_params.maxSize, max_commands);
   rc::detail::TestMetadata metadata;
   metadata.id = name;
