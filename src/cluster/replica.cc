@@ -117,6 +117,12 @@ absl::Status Replica::start(std::unique_ptr<log::Log> log, ReplicaState state) {
   config.voters = options_.voters;
   config.election_tick = options_.election_tick;
   config.heartbeat_tick = options_.heartbeat_tick;
+  // Rare but legal: one entry per AppendEntries and a short pipeline, so that entries of one
+  // Ready travel, and get lost, separately.
+  if (KEEL_BUGGIFY(env_)) {
+    config.max_msg_bytes = 1;
+    config.max_inflight_msgs = 2;
+  }
   config.random = raft_random_.get();
   config.logger = [this](std::string_view text) { env_.trace().event("raft", text); };
   raft_ = std::make_unique<raft::Raft>(config, *storage_);
@@ -135,6 +141,8 @@ absl::Status Replica::start(std::unique_ptr<log::Log> log, ReplicaState state) {
 void Replica::on_tick() {
   if (failed()) return;
   ticker_.start(options_.tick, [this] { on_tick(); });
+  // Rare but legal: a late timer (a paused process) swallows a tick.
+  if (KEEL_BUGGIFY(env_)) return;
   raft_->tick();
   process_ready();
 }

@@ -73,6 +73,11 @@ void PeerTransport::send(const std::string& to, ByteView payload) {
   auto it = outgoing_.find(to);
   KEEL_CHECK(it != outgoing_.end(), "send to unknown peer {}", to);
   Outgoing& out = it->second;
+  // Rare but legal: the transport is best-effort, so a message may simply be lost.
+  if (KEEL_BUGGIFY(env_)) {
+    stats_.dropped++;
+    return;
+  }
   Bytes frame;
   encode_frame(FrameType::kRaft, payload, frame);
   if (!out.open) {
