@@ -35,6 +35,9 @@ class Checker final : public cluster::ReplicaObserver {
  public:
   Checker(World& world, int brokers) : world_(world), brokers_(brokers) {
     applied_max_.assign(size_t(brokers), 0);
+    seen_.assign(size_t(brokers), Seen{});
+    durable_checked_.assign(size_t(brokers), 0);
+    match_checked_.assign(size_t(brokers * brokers), 0);
   }
 
   // `integrity`: corrupt bytes were served. Beyond the fault model only those count as
@@ -98,16 +101,41 @@ class Checker final : public cluster::ReplicaObserver {
     applied = std::max(applied, index + count - 1);
   }
 
-  // The periodic and end-of-phase checks.
+  // The periodic and end-of-phase checks. They are incremental: what a scan verified stays
+  // verified until the replica restarts or cuts its log below it (RaftStorage::cuts()), so
+  // each scan looks only at what changed since the previous one.
   void scan(std::string_view when) {
     scans_++;
+    std::vector<uint64_t> low(size_t(brokers_), UINT64_MAX);
     for (int i = 0; i < brokers_; i++) {
       const cluster::Replica* r = replica(i);
       if (r == nullptr) continue;
+      Seen& seen = seen_[size_t(i)];
+      const uint64_t incarnation = world_.node(i).incarnations();
+      if (seen.incarnation != incarnation) {
+        seen = Seen{incarnation, 0};
+        low[size_t(i)] = 0;
+      }
+      const std::vector<uint64_t>& cuts = r->storage().cuts();
+      for (size_t k = seen.cuts; k < cuts.size(); k++)
+        low[size_t(i)] = std::min(low[size_t(i)], cuts[k]);
+      seen.cuts = cuts.size();
+    }
+    auto lower = [](uint64_t& checked, uint64_t cut) {
+      if (cut != UINT64_MAX) checked = std::min(checked, cut == 0 ? 0 : cut - 1);
+    };
+    for (int i = 0; i < brokers_; i++) {
+      const cluster::Replica* r = replica(i);
+      if (r == nullptr) continue;
+      lower(durable_checked_[size_t(i)], low[size_t(i)]);
       check_durable(i, *r, when);
       for (int j = i + 1; j < brokers_; j++) {
         const cluster::Replica* other = replica(j);
-        if (other != nullptr) check_matching(i, *r, j, *other, when);
+        if (other == nullptr) continue;
+        uint64_t& checked = match_checked_[size_t(i * brokers_ + j)];
+        lower(checked, low[size_t(i)]);
+        lower(checked, low[size_t(j)]);
+        check_matching(i, *r, j, *other, checked, when);
       }
     }
   }
@@ -116,9 +144,12 @@ class Checker final : public cluster::ReplicaObserver {
   // corrupted: then it may lack them, but never hold different ones).
   void check_durable(int i, const cluster::Replica& r, std::string_view when) {
     const auto& b = r.storage().boundaries();
-    const uint64_t first = r.storage().first_index();
-    for (auto it = committed_.lower_bound(first);
-         it != committed_.end() && it->first <= applied_max_[size_t(i)]; ++it) {
+    uint64_t& checked = durable_checked_[size_t(i)];
+    const uint64_t first = std::max(r.storage().first_index(), checked + 1);
+    const uint64_t through = applied_max_[size_t(i)];
+    checked = std::max(checked, through);
+    for (auto it = committed_.lower_bound(first); it != committed_.end() && it->first <= through;
+         ++it) {
       auto e = b.find(it->first);
       if (e == b.end()) {
         if (excused_.contains(i)) continue;
@@ -135,13 +166,16 @@ class Checker final : public cluster::ReplicaObserver {
   }
 
   // Log matching: the highest offset where both logs hold an entry of the same term; below
-  // it, the logs must be identical.
+  // it, the logs must be identical. `checked`: the logs were verified identical through it.
   void check_matching(int i, const cluster::Replica& a, int j, const cluster::Replica& b,
-                      std::string_view when) {
+                      uint64_t& checked, std::string_view when) {
     const auto& ma = a.storage().boundaries();
     const auto& mb = b.storage().boundaries();
+    if (ma.empty() || mb.empty()) return;
     uint64_t match = 0;
-    for (auto it = ma.rbegin(); it != ma.rend(); ++it) {
+    const uint64_t top = std::min(ma.rbegin()->first, mb.rbegin()->first);
+    for (auto it = std::make_reverse_iterator(ma.upper_bound(top)); it != ma.rend(); ++it) {
+      if (it->first <= checked) break;
       auto o = mb.find(it->first);
       if (o != mb.end() && o->second.term == it->second.term) {
         match = it->first;
@@ -149,7 +183,8 @@ class Checker final : public cluster::ReplicaObserver {
       }
     }
     if (match == 0) return;
-    const uint64_t from = std::max(a.storage().first_index(), b.storage().first_index());
+    const uint64_t from =
+        std::max({a.storage().first_index(), b.storage().first_index(), checked + 1});
     auto ia = ma.lower_bound(from);
     auto ib = mb.lower_bound(from);
     for (; ia != ma.end() && ia->first <= match; ++ia, ++ib) {
@@ -160,6 +195,7 @@ class Checker final : public cluster::ReplicaObserver {
         return;
       }
     }
+    checked = match;
   }
 
   void excuse(int broker) { excused_.insert(broker); }
@@ -169,6 +205,15 @@ class Checker final : public cluster::ReplicaObserver {
   std::map<uint64_t, uint64_t> leaders_;  // term -> node id
   std::map<uint64_t, Committed> committed_;
   std::vector<uint64_t> applied_max_;
+  // Incremental scans: per broker, the incarnation and cuts already seen, and how far its
+  // committed entries were verified; per pair, how far the two logs were verified equal.
+  struct Seen {
+    uint64_t incarnation = UINT64_MAX;
+    size_t cuts = 0;
+  };
+  std::vector<Seen> seen_;
+  std::vector<uint64_t> durable_checked_;
+  std::vector<uint64_t> match_checked_;
   std::set<int> excused_;
   std::vector<std::string> violations_;
   uint64_t violation_count_ = 0;

@@ -183,6 +183,7 @@ absl::Status RaftStorage::drop_suffix(uint64_t from) {
   if (int64_t(from) >= log_.next_offset()) return absl::OkStatus();
   if (auto st = log_.truncate_suffix(int64_t(from)); !st.ok()) return st;
   boundaries_.erase(boundaries_.lower_bound(from), boundaries_.end());
+  cuts_.push_back(from);
   for (auto it = cache_.lower_bound(from); it != cache_.end();) {
     cache_bytes_ -= it->second.data().size();
     it = cache_.erase(it);
@@ -199,6 +200,7 @@ absl::Status RaftStorage::install_snapshot(const raft::SnapshotMeta& meta, env::
     if (auto st = log_.truncate_suffix(int64_t(cut)); !st.ok()) return st;
   }
   boundaries_.clear();
+  cuts_.push_back(0);
   cache_.clear();
   cache_bytes_ = 0;
   *state_.mutable_snapshot() = meta;

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "cluster/cluster.pb.h"
@@ -68,6 +69,10 @@ class RaftStorage final : public raft::LogStorage {
   const ReplicaState& state() const { return state_; }
 
   const std::map<uint64_t, EntryMeta>& boundaries() const { return boundaries_; }
+  // The first offset of every removal of entries from the tail (truncation on conflict,
+  // repair, a snapshot: 0), in order. An observer that verified the boundaries up to some
+  // offset needs to re-verify only from the lowest cut it has not seen yet.
+  const std::vector<uint64_t>& cuts() const { return cuts_; }
   log::Log& log() { return log_; }
 
  private:
@@ -84,6 +89,7 @@ class RaftStorage final : public raft::LogStorage {
   // followers that keep up needs no log read: a contiguous run ending at last_index().
   std::map<uint64_t, raft::Entry> cache_;
   uint64_t cache_bytes_ = 0;
+  std::vector<uint64_t> cuts_;
 };
 
 }  // namespace keel::cluster
