@@ -142,6 +142,10 @@ void Raft::hup(bool transfer) {
     return;
   }
   if (!is_voter(id_)) return;
+  if (term_ >= kTermMax) {
+    logf(fmt::format("cannot campaign: term {} is the last one", term_));
+    return;
+  }
   start_election(cfg_.pre_vote && !transfer, transfer);
 }
 
@@ -322,36 +326,125 @@ void Raft::maybe_clear_fault() {
 // Messages.
 
 absl::Status validate_message(const Message& m) {
+  auto bad = [](std::string what) { return absl::InvalidArgumentError(std::move(what)); };
   if (m.type() <= MSG_UNKNOWN || m.type() > MSG_TIMEOUT_NOW) {
-    return absl::InvalidArgumentError(fmt::format("unknown message type {}", int(m.type())));
+    return bad(fmt::format("unknown message type {}", int(m.type())));
   }
   if (m.from() == kNone || m.to() == kNone || m.from() == m.to()) {
-    return absl::InvalidArgumentError("bad sender or recipient");
+    return bad("bad sender or recipient");
   }
-  if (m.term() == 0) return absl::InvalidArgumentError("term 0");
+  if (m.term() == 0) return bad("term 0");
+  if (m.term() > kTermMax) return bad(fmt::format("term {} beyond {}", m.term(), kTermMax));
+  if (m.log_term() > m.term() || m.hint_term() > m.term()) {
+    return bad(fmt::format("log term {} or hint term {} above term {}", m.log_term(), m.hint_term(),
+                           m.term()));
+  }
+  if (m.index() > kIndexMax || m.commit() > kIndexMax || m.reject_hint() > kIndexMax) {
+    return bad("offset out of range");
+  }
+  if (m.has_snapshot()) {
+    const SnapshotMeta& s = m.snapshot();
+    if (s.index() > kIndexMax || s.term() > m.term() || (s.index() > 0 && s.term() == 0)) {
+      return bad(fmt::format("bad snapshot point {}@{}", s.index(), s.term()));
+    }
+  }
   if (m.entries_size() > 0 && m.type() != MSG_APP) {
-    return absl::InvalidArgumentError("entries on a message other than MsgApp");
+    return bad("entries on a message other than MsgApp");
   }
   uint64_t next = m.index() + 1;
+  uint64_t term = m.log_term();
   for (const Entry& e : m.entries()) {
     if (e.index() != next || e.count() == 0 || e.count() > kEntryCountMax || e.term() > m.term() ||
-        e.term() == 0) {
-      return absl::InvalidArgumentError(fmt::format("bad entry at {}", e.index()));
+        e.term() == 0 || e.term() < term || e.index() + e.count() - 1 > kIndexMax) {
+      return bad(fmt::format("bad entry {}+{}@{} after {}@{}", e.index(), e.count(), e.term(),
+                             next - 1, term));
     }
     next = e.index() + e.count();
+    term = e.term();
   }
   return absl::OkStatus();
 }
 
 void Raft::step(const Message& m) {
-  KEEL_CHECK(m.to() == id_, "message for {} stepped into {}", m.to(), id_);
-  // Our own vote (released by persisted()) is the one message from ourselves.
-  if (m.from() != id_) {
-    if (absl::Status s = validate_message(m); !s.ok()) {
-      logf(fmt::format("dropped invalid message from {}: {}", m.from(), s.ToString()));
-      return;
-    }
+  absl::Status s = validate_message(m);
+  if (s.ok() && m.to() != id_) s = absl::InvalidArgumentError(fmt::format("not for {}", id_));
+  if (s.ok() && !is_voter(m.from())) s = absl::InvalidArgumentError("sender is not a voter");
+  if (s.ok()) s = check_against_log(m);
+  if (!s.ok()) {
+    logf(fmt::format("dropped invalid {} from {}: {}", message_type_name(m.type()), m.from(),
+                     std::string(s.message())));
+    return;
   }
+  step_valid(m);
+}
+
+bool Raft::is_entry_end(uint64_t offset) const {
+  // Requires first_index() - 1 <= offset <= last_index().
+  return offset == log_.last_index() || log_.entry_start(offset + 1) == offset + 1;
+}
+
+// What no correct peer can send, given this replica's log. Log matching (docs/raft.md,
+// "Offsets are indexes"): the same (offset, term) on two logs means the same entry with the
+// same boundaries, and whatever matches ends where an entry ends.
+absl::Status Raft::check_against_log(const Message& m) const {
+  auto bad = [](std::string what) { return absl::InvalidArgumentError(std::move(what)); };
+  const uint64_t committed = log_.committed();
+  const uint64_t last = log_.last_index();
+  switch (m.type()) {
+    case MSG_APP: {
+      if (m.index() < committed || !log_.match_term(m.index(), m.log_term())) break;
+      if (!is_entry_end(m.index())) return bad(fmt::format("prev {} inside an entry", m.index()));
+      // The new commit, min(commit, last new offset), must end an entry of the log we will
+      // have: ours up to prev, then the message's entries.
+      const uint64_t last_new =
+          m.entries().empty() ? m.index() : end_of(m.entries(m.entries_size() - 1));
+      const uint64_t c = std::min(m.commit(), last_new);
+      bool commit_ok = c <= committed || (c <= m.index() && is_entry_end(c));
+      bool matching = true;
+      for (const Entry& e : m.entries()) {
+        const uint64_t end = end_of(e);
+        if (end == c) commit_ok = true;
+        matching = matching && log_.match_term(e.index(), e.term());  // else new or conflicting
+        if (matching && (end > last || log_.entry_start(end) != e.index() || !is_entry_end(end))) {
+          return bad(fmt::format("entry {}+{}@{} matches the term of another entry", e.index(),
+                                 e.count(), e.term()));
+        }
+      }
+      if (!commit_ok) return bad(fmt::format("commit {} inside an entry", c));
+      break;
+    }
+    case MSG_HEARTBEAT: {
+      const uint64_t c = std::min(m.commit(), last);
+      if (c > committed && !is_entry_end(c))
+        return bad(fmt::format("commit {} inside an entry", c));
+      break;
+    }
+    case MSG_SNAPSHOT: {
+      const SnapshotMeta& meta = m.snapshot();
+      std::vector<uint64_t> voters(meta.conf().voters().begin(), meta.conf().voters().end());
+      std::sort(voters.begin(), voters.end());
+      if (voters != voters_) return bad("snapshot with another voter set");
+      if (meta.index() > committed && log_.match_term(meta.index(), meta.term()) &&
+          !is_entry_end(meta.index())) {
+        return bad(fmt::format("snapshot point {} inside an entry", meta.index()));
+      }
+      break;
+    }
+    case MSG_APP_RESP: {
+      // An acknowledgement to this leader names the end of an entry of its log.
+      if (role_ != Role::kLeader || m.term() != term_ || m.reject()) break;
+      if (m.index() + 1 >= log_.first_index() && m.index() <= last && !is_entry_end(m.index())) {
+        return bad(fmt::format("acknowledgement {} inside an entry", m.index()));
+      }
+      break;
+    }
+    default:
+      break;
+  }
+  return absl::OkStatus();
+}
+
+void Raft::step_valid(const Message& m) {
   if (!step_term(m)) return;
   switch (m.type()) {
     case MSG_VOTE:
@@ -664,6 +757,8 @@ bool Raft::send_append(uint64_t to) {
     // The entries it needs were removed by retention: move its log start instead.
     m.set_type(MSG_SNAPSHOT);
     *m.mutable_snapshot() = log_.snapshot_meta();
+    // Membership is static: the receiver checks that the voters are its own.
+    m.mutable_snapshot()->mutable_conf()->mutable_voters()->Assign(voters_.begin(), voters_.end());
     pr.become_snapshot(m.snapshot().index());
     logf(fmt::format("sent snapshot at {} to {}", m.snapshot().index(), to));
     send(std::move(m));
@@ -784,7 +879,7 @@ void Raft::send_after_persist(Message m) {
 
 void Raft::release(Message m) {
   if (m.to() == id_) {
-    step(m);  // our own vote, now durable
+    step_valid(m);  // our own vote, now durable (the one message from ourselves)
   } else {
     msgs_.push_back(std::move(m));
   }

@@ -41,6 +41,12 @@ namespace keel::raft {
 inline constexpr uint64_t kNone = 0;  // no node (ids are >= 1)
 inline constexpr uint32_t kEntryCountMax = 1u << 20;
 inline constexpr size_t kVotersMax = 7;
+// Bounds on what a message may carry (docs/raft.md, "Validating messages"). Terms are stamped
+// into a batch's partitionLeaderEpoch (int32): a replica never enters a term beyond it, and
+// refuses to campaign there. Offsets are Kafka offsets (int64); the bound leaves room for
+// index + count arithmetic without overflow.
+inline constexpr uint64_t kTermMax = 0x7FFFFFFF;
+inline constexpr uint64_t kIndexMax = uint64_t{1} << 62;
 
 struct Config {
   uint64_t id = kNone;
@@ -94,9 +100,12 @@ struct ProposeResult {
   uint64_t term = 0;
 };
 
-// Structural checks of a message from the network: known type, sender and recipient set,
-// entries contiguous with count in [1, kEntryCountMax] starting right after `index`, term of
-// entries not above the message term. step() drops (and logs) a message that fails them.
+// Structural checks of a message from the network, independent of any replica's state:
+// known type; sender and recipient set and different; term in [1, kTermMax]; offsets at most
+// kIndexMax; log_term, hint_term and the snapshot term not above the term; entries only on
+// MsgApp, contiguous from index + 1, count in [1, kEntryCountMax], terms in [log_term, term]
+// and never decreasing; a snapshot point past 0 has a term. step() drops (and logs) a message
+// that fails them, and also one that contradicts its own log (see Raft::step).
 [[nodiscard]] absl::Status validate_message(const Message& m);
 
 class Raft {
@@ -105,7 +114,11 @@ class Raft {
   // must outlive the core and reflect every Ready written by the caller.
   Raft(Config config, const LogStorage& storage);
 
-  // Input.
+  // Input. Any message is accepted: one that is invalid (validate_message), not for this
+  // replica, from a non-voter or from itself, or that contradicts this replica's log in a way
+  // no correct peer can (entry boundaries that differ at a matching (offset, term), a commit
+  // or an acknowledgement inside an entry, another voter set) is dropped and logged, before
+  // it changes anything.
   void step(const Message& m);
   void tick();
   // Leader only: appends an entry covering `count` offsets. The entry's offsets and term are
@@ -167,6 +180,9 @@ class Raft {
   void start_election(bool pre, bool transfer);
 
   // Message handling.
+  void step_valid(const Message& m);
+  absl::Status check_against_log(const Message& m) const;
+  bool is_entry_end(uint64_t offset) const;
   bool step_term(const Message& m);
   void handle_vote_request(const Message& m);
   void step_leader(const Message& m);
