@@ -18,7 +18,10 @@ struct Slot {
 std::optional<Slot> decode(const uint8_t* p) {
   if (get_be32(p) != kMagic) return std::nullopt;
   if (crc32c(ByteView(p, 20)) != get_be32(p + 20)) return std::nullopt;
-  return Slot{get_be64(p + 4), int64_t(get_be64(p + 12))};
+  const Slot s{get_be64(p + 4), int64_t(get_be64(p + 12))};
+  // Never written by write(): a buggy or hostile writer. Treat the slot as lost.
+  if (s.offset < 0 || s.sequence > DurableMark::kSequenceMax) return std::nullopt;
+  return s;
 }
 
 }  // namespace
@@ -50,6 +53,9 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::open(env::Disk& disk,
 
 void DurableMark::write(int64_t offset, env::DoneFn done) {
   KEEL_CHECK(!writing_, "one durable-mark write at a time");
+  if (sequence_ >= kSequenceMax) {
+    return done(absl::DataLossError("durable mark: sequence exhausted"));
+  }
   const int slot = 1 - newest_slot_;
   uint8_t buf[kSlotBytes];
   put_be32(buf, kMagic);

@@ -3,6 +3,9 @@
 // lost acknowledged data (a storage fault: the replica must abstain until repaired).
 //
 // The file holds two slots, one sector each: "KDM1" | u64 sequence | i64 offset | u32 CRC-32C.
+// A slot counts only if it is fully readable, its CRC verifies, its offset is >= 0 and its
+// sequence is at most kSequenceMax (so that the next sequence never wraps); otherwise it is
+// as if lost.
 // write() fills the slot the newest one is not in, then syncs; a crash during it can only
 // damage that slot, so the other still holds the previous value, which covers everything
 // acknowledged before the write began. The replica acknowledges nothing a round made durable
@@ -21,6 +24,9 @@ namespace keel::cluster {
 
 class DurableMark {
  public:
+  // No honest file gets near it (one write per sync); a write past it fails with DataLoss.
+  static constexpr uint64_t kSequenceMax = uint64_t{1} << 62;
+
   // Opens or creates the file.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DurableMark>> open(env::Disk& disk,
                                                                          const std::string& path);
