@@ -15,6 +15,13 @@ namespace keel::log::testing {
 
 constexpr char kDir[] = "log";
 
+// KEEL_LOG_MODEL_TRACE=1 prints every command's effect and every recovery (for shrunk
+// counterexamples).
+static bool tracing() {
+  static const bool on = std::getenv("KEEL_LOG_MODEL_TRACE") != nullptr;
+  return on;
+}
+
 World::World(std::unique_ptr<DiskHarness> harness, ModelParams params)
     : harness_(std::move(harness)), params_(params), incarnation_(std::make_shared<bool>(true)) {
   ModelLog empty;
@@ -73,6 +80,10 @@ void World::append(int records, bool new_epoch, bool follower, size_t value_byte
     expected = cur.next;
   }
   auto r = log_->append(batch, expected, int64_t(tag_));
+  if (tracing()) {
+    std::fprintf(stderr, "append tag %llu at %lld: %s\n", (unsigned long long)tag_,
+                 (long long)cur.next, r.status().ToString().c_str());
+  }
   if (!r.ok()) {
     // A failed log (injected EIO) or a full buffer behind a truncate barrier: no change.
     RC_ASSERT(!log_->health().ok() || absl::IsUnavailable(r.status()));
@@ -99,6 +110,7 @@ void World::sync(int run_events) {
   const uint64_t id = history_id_ + history_.size() - 1;
   std::weak_ptr<bool> inc = incarnation_;
   log_->sync([this, id, inc](absl::Status s) {
+    if (tracing()) std::fprintf(stderr, "sync done: %s\n", s.ToString().c_str());
     if (inc.expired() || !s.ok() || id < history_id_) return;
     // Everything in the state at the call that was not truncated since is durable.
     size_t idx = size_t(id - history_id_);
@@ -139,6 +151,10 @@ void World::truncate(uint32_t where) {
   if (boundaries.empty()) return;
   const int64_t to = boundaries[where % boundaries.size()];
   absl::Status s = log_->truncate_suffix(to);
+  if (tracing()) {
+    std::fprintf(stderr, "truncate_suffix(%lld) stable %lld: %s\n", (long long)to,
+                 (long long)stable, s.ToString().c_str());
+  }
   if (!s.ok()) {
     RC_ASSERT(!log_->health().ok() || (corrupted() && absl::IsDataLoss(s)));
     return;
@@ -157,6 +173,7 @@ void World::advance_start(uint32_t where, bool beyond_end) {
   int64_t to = beyond_end ? cur.next + 1 + where % 5
                           : cur.start + int64_t(where % uint64_t(cur.next - cur.start + 1));
   std::weak_ptr<bool> inc = incarnation_;
+  if (tracing()) std::fprintf(stderr, "advance_start(%lld)\n", (long long)to);
   log_->advance_start(to, [this, to, inc](absl::Status s) {
     if (inc.expired() || !s.ok()) return;
     floor_start_ = std::max(floor_start_, to);
@@ -180,7 +197,9 @@ void World::advance_start(uint32_t where, bool beyond_end) {
 
 void World::mark_stable(uint32_t where) {
   const ModelLog& cur = current();
-  log_->mark_stable(cur.start + int64_t(where % uint64_t(cur.next - cur.start + 1)));
+  const int64_t to = cur.start + int64_t(where % uint64_t(cur.next - cur.start + 1));
+  if (tracing()) std::fprintf(stderr, "mark_stable(%lld)\n", (long long)to);
+  log_->mark_stable(to);
 }
 
 bool World::covered_by_damage(int64_t offset) const {
@@ -261,6 +280,7 @@ void World::corrupt(uint32_t file_pick, uint32_t where, int bit) {
 }
 
 void World::crash(bool power_loss) {
+  if (tracing()) std::fprintf(stderr, "crash(power_loss=%d)\n", power_loss);
   log_.reset();
   truncated_at_ = -1;
   incarnation_ = std::make_shared<bool>(true);
@@ -274,7 +294,7 @@ void World::check_recovered() {
   const int64_t start = log_->start_offset();
   const int64_t next = log_->next_offset();
   const RecoveryReport& rep = log_->recovery();
-  if (std::getenv("KEEL_LOG_MODEL_TRACE") != nullptr) {
+  if (tracing()) {
     std::fprintf(stderr,
                  "recovered [%lld, %lld) floor [%lld, %lld) cp_found=%d cp_used=%d cp_offset=%lld "
                  "cut_at=%lld (%s) removed=%zu segments=%zu history=%zu\n",
@@ -310,6 +330,10 @@ void World::check_recovered() {
       RC_ASSERT(corrupted() && absl::IsDataLoss(r.status()));
       RC_ASSERT(covered_by_damage(at));
       unreadable = true;
+      if (tracing()) {
+        std::fprintf(stderr, "  unreadable at %lld: %s\n", (long long)at,
+                     r.status().ToString().c_str());
+      }
       break;
     }
     RC_ASSERT(r->batch_count == 1u);
@@ -349,7 +373,7 @@ void World::check_recovered() {
       break;
     }
   }
-  if (match == nullptr && std::getenv("KEEL_LOG_MODEL_TRACE") != nullptr) {
+  if (match == nullptr && tracing()) {
     for (const BatchPtr& b : got) {
       std::fprintf(stderr, "  recovered batch [%lld, %lld) %zu bytes\n", (long long)b->base,
                    (long long)b->next, b->bytes.size());
@@ -385,6 +409,10 @@ void World::check_recovered() {
   history_.push_back(std::move(r));
   history_id_++;
   floor_next_ = std::min(floor_next_, next);
+  // The recovered start is the floor from now on: the recovery round made it durable (open()
+  // returns only after it succeeded), and a start lost with a corrupted checkpoint was
+  // reported above and must not be held against later recoveries that trust a newer one.
+  floor_start_ = start;
 }
 
 // --- rapidcheck commands ----------------------------------------------------------------------
