@@ -437,25 +437,86 @@ absl::StatusOr<Log::Located> Log::locate(Segment& seg, int64_t offset) {
     position = std::prev(e)->position;
     expected = std::prev(e)->offset;
   }
+  // The frame stepped over last: its lastOffsetDelta (not covered by the frame CRC) decided
+  // `expected`, so when the next frame does not match, the fault may be in it.
+  std::optional<Located> stepped;
+  auto damaged = [&](std::string reason) -> absl::Status {
+    if (stepped.has_value()) {
+      if (absl::Status v = verify_located(seg, *stepped); !v.ok()) return v;
+    }
+    record_damage(seg, expected, position, std::move(reason));
+    return absl::DataLossError(absl::StrCat("log: offset ", expected, " damaged"));
+  };
   uint8_t probe[kFrameProbeBytes];
   while (position < seg.size && position < seg.bad_position) {
     auto got = read_segment(seg, position, probe);
-    if (!got.ok() || *got < kFrameProbeBytes) {
-      record_damage(seg, expected, position, "unreadable frame header");
-      return absl::DataLossError(absl::StrCat("log: offset ", expected, " unreadable"));
-    }
+    if (!got.ok() || *got < kFrameProbeBytes) return damaged("unreadable frame header");
     auto h = parse_frame_header(ByteView(probe, kFrameProbeBytes), options_.batch_bytes_max);
-    if (!h.ok() || h->base_offset != expected) {
-      record_damage(seg, expected, position,
-                    h.ok() ? "unexpected offset" : std::string(h.status().message()));
-      return absl::DataLossError(absl::StrCat("log: offset ", expected, " damaged"));
-    }
+    if (!h.ok()) return damaged(std::string(h.status().message()));
+    if (h->base_offset != expected) return damaged("unexpected offset");
     if (h->next_offset() > offset) return Located{position, *h};
+    stepped = Located{position, *h};
     position += kFrameHeaderBytes + h->total_bytes();
     expected = h->next_offset();
   }
-  record_damage(seg, expected, position, "offset beyond readable segment");
-  return absl::DataLossError(absl::StrCat("log: offset ", offset, " not found"));
+  return damaged("offset beyond readable segment");
+}
+
+absl::StatusOr<uint64_t> Log::boundary_position(Segment& seg, int64_t offset) {
+  KEEL_CHECK(offset >= seg.base_offset && offset <= seg.next_offset);
+  if (offset == seg.base_offset) return uint64_t{0};
+  if (offset == seg.next_offset) return seg.size;
+  if (absl::Status s = ensure_indexed(seg); !s.ok()) return s;
+  uint64_t position = 0;
+  int64_t expected = seg.base_offset;
+  auto e = std::upper_bound(seg.index.begin(), seg.index.end(), offset,
+                            [](int64_t o, const IndexEntry& x) { return o < x.offset; });
+  if (e != seg.index.begin()) {
+    position = std::prev(e)->position;
+    expected = std::prev(e)->offset;
+  }
+  Bytes& frame = read_buf_;
+  while (expected < offset) {
+    auto damaged = [&](std::string reason) {
+      record_damage(seg, expected, position, std::move(reason));
+      return absl::DataLossError(absl::StrCat("log: offset ", expected, " damaged"));
+    };
+    if (position >= seg.size) return damaged("segment ends early");
+    frame.resize(kFrameProbeBytes);
+    auto got = read_segment(seg, position, frame);
+    if (!got.ok() || *got < kFrameProbeBytes) return damaged("unreadable frame header");
+    auto h = parse_frame_header(frame, options_.batch_bytes_max);
+    if (!h.ok()) return damaged(std::string(h.status().message()));
+    if (h->base_offset != expected) return damaged("unexpected offset");
+    frame.resize(kFrameHeaderBytes + h->total_bytes());
+    got = read_segment(seg, position, frame);
+    if (!got.ok() || *got < frame.size()) return damaged("unreadable batch");
+    if (!verify_frame(frame, options_.batch_bytes_max).ok()) return damaged("batch CRC mismatch");
+    if (h->next_offset() > offset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("log: offset ", offset, " is not a batch boundary"));
+    }
+    position += frame.size();
+    expected = h->next_offset();
+  }
+  return position;
+}
+
+absl::Status Log::verify_located(Segment& seg, const Located& loc) {
+  Bytes& frame = read_buf_;
+  frame.resize(kFrameHeaderBytes + loc.header.total_bytes());
+  auto got = read_segment(seg, loc.position, frame);
+  if (!got.ok() || *got < frame.size()) {
+    record_damage(seg, loc.header.base_offset, loc.position, "unreadable batch");
+    return absl::DataLossError(
+        absl::StrCat("log: batch at offset ", loc.header.base_offset, " unreadable"));
+  }
+  if (!verify_frame(frame, options_.batch_bytes_max).ok()) {
+    record_damage(seg, loc.header.base_offset, loc.position, "batch CRC mismatch");
+    return absl::DataLossError(
+        absl::StrCat("log: batch at offset ", loc.header.base_offset, " damaged"));
+  }
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -506,7 +567,9 @@ absl::StatusOr<AppendResult> Log::append(ByteView batch,
   }
   const uint64_t frame_bytes = kFrameHeaderBytes + batch.size();
   if (pending_bytes_ + frame_bytes > options_.write_buffer_bytes_max) {
-    if (gated()) return absl::UnavailableError("log: write buffer full while a truncate syncs");
+    if (write_blocked()) {
+      return absl::UnavailableError("log: write buffer full while a truncate syncs");
+    }
     if (absl::Status s = flush(); !s.ok()) return s;
   }
   Segment* seg = &active();
@@ -539,7 +602,7 @@ absl::StatusOr<AppendResult> Log::append(ByteView batch,
 }
 
 absl::Status Log::flush() {
-  KEEL_CHECK(!gated());
+  KEEL_CHECK(!write_blocked());
   auto it = segment_for(flushed_offset_);
   if (it == segments_.end()) it = segments_.begin();
   for (; it != segments_.end(); ++it) {
@@ -680,7 +743,7 @@ void Log::start_round() {
   round_in_flight_ = true;
   const uint64_t round = ++rounds_started_;
   round_status_ = absl::OkStatus();
-  if (!gated() && pending_bytes_ > 0) {
+  if (!write_blocked() && pending_bytes_ > 0) {
     if (absl::Status s = flush(); !s.ok()) {
       round_in_flight_ = false;
       rounds_done_ = round;
@@ -736,7 +799,9 @@ void Log::finish_round(uint64_t round) {
   bool need_data = false;
   for (const Waiter& w : waiters_)
     need_data |= w.round > rounds_done_ || w.target > durable_offset_;
-  if (need_data || gated()) start_round();
+  // While a repair's checkpoint is being written nothing can be flushed, and every waiter
+  // waits for that checkpoint anyway: its completion starts the next round.
+  if (gated() || (need_data && !repair_pending())) start_round();
   maybe_checkpoint();
   for (auto& done : ready) done(absl::OkStatus());
 }
@@ -835,26 +900,106 @@ absl::Status Log::truncate_suffix(int64_t offset) {
     return absl::FailedPreconditionError(
         absl::StrCat("log: truncate to ", offset, " below stable offset ", stable_offset_));
   }
+  return cut(offset, nullptr);
+}
+
+absl::Status Log::truncate_damaged(int64_t offset) {
+  if (!failed_.ok()) return failed_;
+  if (damage_.empty()) return absl::FailedPreconditionError("log: no damage to truncate");
+  int64_t first_damaged = INT64_MAX;
+  for (const Damage& d : damage_) first_damaged = std::min(first_damaged, d.first_offset);
+  if (offset < start_offset_ || offset > next_offset_) {
+    return absl::OutOfRangeError(absl::StrCat("log: truncate to ", offset, " outside [",
+                                              start_offset_, ", ", next_offset_, "]"));
+  }
+  if (offset > std::max(first_damaged, start_offset_)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "log: truncate_damaged(", offset, ") above the first damaged offset ", first_damaged));
+  }
+  if (checkpoint_.offset <= offset) {
+    // Nothing past the cut is trusted: an ordinary truncation.
+    if (absl::Status s = cut(offset, nullptr); !s.ok()) return s;
+    stable_offset_ = std::min(stable_offset_, offset);
+    return absl::OkStatus();
+  }
+  // The checkpoint trusts bytes past the cut. Until a checkpoint ending at the cut is
+  // durable, the files keep every byte (a crash then recovers the log as it was), and
+  // nothing is written to them (write_blocked()): recovery must never take re-appended bytes
+  // on trust, nor find a trusted segment removed. Then finish_cut truncates and removes.
+  DeferredCut deferred;
+  if (absl::Status s = cut(offset, &deferred); !s.ok()) return s;
+  stable_offset_ = std::min(stable_offset_, offset);
+  Segment& seg = active();
+  KEEL_CHECK(seg.next_offset == offset && seg.size <= seg.flushed,
+             "the cut is below the old checkpoint, so everything before it is written");
+  Checkpoint cp;
+  cp.log_start_offset = start_offset_;
+  cp.segment_base = seg.base_offset;
+  cp.position = seg.size;
+  cp.offset = offset;
+  cp.epochs = runs_before(offset);
+  const uint64_t seq = ++starts_requested_;
+  repair_seq_ = seq;
+  for (Waiter& w : waiters_) w.starts = std::max(w.starts, seq);
+  std::weak_ptr<bool> alive = alive_;
+  write_checkpoint(std::move(cp),
+                   [this, alive, seq, deferred = std::move(deferred)](absl::Status s) {
+                     if (alive.expired() || !s.ok()) return;  // write_checkpoint failed the log
+                     starts_durable_ = std::max(starts_durable_, seq);
+                     finish_cut(deferred);
+                   });
+  return absl::OkStatus();
+}
+
+void Log::finish_cut(const DeferredCut& deferred) {
+  if (!failed_.ok()) return;
+  // A later truncate_suffix may have cut the segment shorter, and advance_start may have
+  // taken it away: never extend a file, never touch one the log no longer has.
+  if (auto it = segments_.find(deferred.segment_base); it != segments_.end()) {
+    Segment& seg = it->second;
+    auto file = file_of(seg);
+    absl::Status s = file.ok() ? absl::OkStatus() : file.status();
+    if (s.ok() && (*file)->size() > deferred.position) {
+      KEEL_CHECK(seg.flushed <= deferred.position, "nothing is written before finish_cut");
+      s = (*file)->truncate(deferred.position);
+      seg.needs_sync = true;
+    }
+    if (!s.ok()) return fail(s);
+  }
+  for (const std::string& name : deferred.doomed) {
+    if (absl::Status s = disk_.remove(join_path(dir_, name)); !s.ok()) return fail(s);
+    dir_dirty_ = true;
+  }
+  // The truncation barrier, and every sync waiting now waits for it to be durable.
+  gate_round_ = rounds_started_ + 1;
+  for (Waiter& w : waiters_) w.round = std::max(w.round, rounds_started_ + 1);
+  if (!round_in_flight_) start_round();
+}
+
+absl::Status Log::cut(int64_t offset, DeferredCut* deferred) {
   bury();
   auto it = segment_for(offset);
   KEEL_CHECK(it != segments_.end());
   Segment& seg = it->second;
-  uint64_t position = 0;
-  if (offset != seg.base_offset) {
-    if (offset == seg.next_offset) {
-      position = seg.size;
-    } else {
-      auto loc = locate(seg, offset);
-      if (!loc.ok()) return loc.status();
-      if (loc->header.base_offset != offset) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("log: offset ", offset, " is not a batch boundary"));
-      }
-      position = loc->position;
+  auto at = boundary_position(seg, offset);
+  if (!at.ok()) return at.status();
+  const uint64_t position = *at;
+  if (deferred != nullptr) {
+    // The files keep their bytes until finish_cut: only the map forgets them now.
+    deferred->segment_base = seg.base_offset;
+    deferred->position = position;
+    for (auto d = std::next(it); d != segments_.end();) {
+      if (d->second.file) retire(std::move(d->second.file));
+      if (d->second.on_disk) deferred->doomed.push_back(segment_file_name(d->first));
+      d = segments_.erase(d);
     }
+  } else {
+    drop_segments_from(std::next(it), false);
   }
-  drop_segments_from(std::next(it), false);
-  if (position < seg.flushed) {
+  if (position < seg.flushed && deferred != nullptr) {
+    seg.flushed = position;
+    seg.pending.clear();
+  } else if (position < seg.flushed) {
     auto file = file_of(seg);
     absl::Status s = file.ok() ? (*file)->truncate(position) : file.status();
     if (!s.ok()) {
@@ -889,7 +1034,7 @@ absl::Status Log::truncate_suffix(int64_t offset) {
       p += kFrameHeaderBytes + h->total_bytes();
     }
   }
-  if (seg.bad_position > position) seg.bad_position = UINT64_MAX;
+  if (seg.bad_position >= position) seg.bad_position = UINT64_MAX;  // the damage is cut away
   while (!epochs_.empty() && epochs_.back().start_offset >= offset) epochs_.pop_back();
   next_offset_ = offset;
   flushed_offset_ = std::min(flushed_offset_, offset);
@@ -901,7 +1046,10 @@ absl::Status Log::truncate_suffix(int64_t offset) {
     pending_bytes_ += p->second.pending.size();
   }
   // Damage reported beyond the new end no longer exists.
-  std::erase_if(damage_, [&](const Damage& d) { return d.first_offset >= offset; });
+  for (Damage& d : damage_) d.last_offset = std::min(d.last_offset, offset - 1);
+  std::erase_if(damage_, [&](const Damage& d) {
+    return d.first_offset >= offset || d.last_offset < start_offset_;
+  });
   // Make the truncation durable promptly, before anything is written over it.
   if (gated() && !round_in_flight_) start_round();
   return absl::OkStatus();

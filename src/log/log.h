@@ -13,7 +13,8 @@
 //
 // Integrity. Every batch returned by read() was verified (frame CRC, Kafka CRC, expected
 // offset) after being read from the disk. A batch that fails is never returned: its range is
-// recorded in damage() and the read returns DataLoss (or stops before it).
+// recorded in damage() and the read returns DataLoss (or stops before it). Damage is
+// repaired with truncate_damaged() and appending the batches again (from a peer).
 //
 // Errors. Read errors are reported per call. A failed write, truncate or sync makes the log
 // failed: every later mutation and sync returns the error (the node must restart and
@@ -105,6 +106,11 @@ class Log {
   // a sync round starts at once, durable_offset() advances when it completes, and nothing
   // new is written to the files before it has (appends are buffered meanwhile). Call sync()
   // to be told. The Disk must outlive the log.
+  //
+  // Bytes the checkpoint trusts are not read (that is what makes open fast), so damage there
+  // does not fail open: reads find it and report it in damage(), and truncate_damaged repairs
+  // it. A replica that must know before voting reads its log from start_offset() to its
+  // commit index (each DataLoss names the damage). Only IO errors fail open.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Log>> open(env::Disk& disk, std::string dir,
                                                                  Options options);
 
@@ -131,8 +137,36 @@ class Log {
   void sync(env::DoneFn done);
 
   // Drops [offset, next_offset()). offset must be a batch boundary (or next_offset()), >=
-  // start_offset() and >= the stable offset (stable data is never truncated).
+  // start_offset() and >= the stable offset (stable data is truncated only by
+  // truncate_damaged). DataLoss (and a damage() record) if the batch before the cut fails
+  // verification.
   [[nodiscard]] absl::Status truncate_suffix(int64_t offset);
+
+  // Repair of damage in the stable prefix (Raft's storage-fault rule: a replica whose
+  // committed data is damaged drops it and fetches it again from its peers, abstaining from
+  // votes until then). Drops [offset, next_offset()) like truncate_suffix, but is allowed
+  // below the stable offset, only when damage() is not empty, and only at or below the first
+  // damaged offset: start_offset() <= offset <= max(start_offset(), min first_offset of
+  // damage()); offset must be a batch boundary (a Damage's first_offset always is), else
+  // InvalidArgument (the damage's own first batch begins before start_offset(): reset the
+  // log with advance_start instead). FailedPrecondition if there is no damage or offset lies
+  // above it; DataLoss (and a new damage() record) if a batch before offset turns out to be
+  // damaged too: call again with the new first damaged offset.
+  //
+  // Effects, at once: next_offset() = offset; stable_offset() and durable_offset() drop to
+  // at most offset; damage() keeps only what lies below offset. Then, before any byte is
+  // written to a file again: the truncation barrier (a sync round that started after the cut
+  // completes), and, if the checkpoint trusted bytes past the cut, a new checkpoint ending at
+  // the cut is durable, so recovery never takes re-appended bytes on trust before they were
+  // synced. Appends are accepted meanwhile (kept in memory, readable). A sync() called after
+  // this completes only once the cut and the new checkpoint are durable. A crash before that
+  // recovers a prefix of the log as it was before or after the cut (never a mix).
+  //
+  // Typical use (cluster/raft_storage drop_suffix): read() or open() reports damage at d;
+  // the replica stops voting, calls truncate_damaged(d), re-fetches [d, leader's end) from
+  // the leader as follower appends, sync()s, and votes again once the log reaches the commit
+  // index it had promised.
+  [[nodiscard]] absl::Status truncate_damaged(int64_t offset);
 
   // Moves the log start to `offset` (retention, or a snapshot that covers the prefix);
   // offset may exceed next_offset() (the log becomes empty at `offset`). Whole segments
@@ -205,12 +239,25 @@ class Log {
   Log(env::Disk& disk, std::string dir, Options options);
 
   absl::Status recover();
+  // Drops [offset, next_offset_) (truncate_suffix and truncate_damaged, after their checks).
+  // With `deferred`, the files are left as they are and what to do to them is recorded
+  // there, for finish_cut once the checkpoint no longer trusts them.
+  struct DeferredCut {
+    int64_t segment_base = -1;
+    uint64_t position = 0;
+    std::vector<std::string> doomed;  // segment file names
+  };
+  absl::Status cut(int64_t offset, DeferredCut* deferred);
+  void finish_cut(const DeferredCut& deferred);
   absl::Status recover_scan(const Checkpoint& cp);
   void drop_segments_from(std::map<int64_t, Segment>::iterator it, bool in_recovery);
   absl::Status rewrite(env::File& file, uint64_t from, uint64_t to);
   void retire(std::unique_ptr<env::File> file);
   void bury();
   bool gated() const { return rounds_done_ < gate_round_; }
+  bool repair_pending() const { return starts_durable_ < repair_seq_; }
+  // Nothing may be written to the files: a truncation barrier, or a repair's checkpoint.
+  bool write_blocked() const { return gated() || repair_pending(); }
   void add_damage(int64_t first, int64_t last, std::string reason);
 
   absl::StatusOr<env::File*> file_of(Segment& seg);
@@ -226,6 +273,17 @@ class Log {
     BatchHeader header;
   };
   absl::StatusOr<Located> locate(Segment& seg, int64_t offset);
+  // locate() relies on what the frame CRC covers (base offset, length) of the frames it
+  // steps over: a wrong lastOffsetDelta there shows as the next frame's base not matching.
+  // The located frame's own lastOffsetDelta (and timestamps) are covered only by the Kafka
+  // CRC: this reads and verifies the whole frame before a caller acts on them (DataLoss and
+  // a damage record if it fails).
+  absl::Status verify_located(Segment& seg, const Located& loc);
+  // The file position at which the batch starting at `offset` begins (seg.size at the
+  // segment's end). Verifies every frame it steps over (their lastOffsetDelta decides where
+  // the next one begins), so it reaches a damaged batch that begins exactly at `offset`.
+  // InvalidArgument inside a batch; DataLoss (damage recorded) if a frame before is damaged.
+  absl::StatusOr<uint64_t> boundary_position(Segment& seg, int64_t offset);
   void record_damage(Segment& seg, int64_t first_offset, uint64_t position, std::string reason);
   std::map<int64_t, Segment>::iterator segment_for(int64_t offset);
 
@@ -256,8 +314,9 @@ class Log {
   uint64_t use_counter_ = 0;
   bool dir_dirty_ = false;
   bool parent_dirty_ = false;
-  uint64_t starts_requested_ = 0;  // advance_start calls
+  uint64_t starts_requested_ = 0;  // checkpoints syncs wait for (advance_start, repairs)
   uint64_t starts_durable_ = 0;    // ...whose checkpoint is durable
+  uint64_t repair_seq_ = 0;        // the newest truncate_damaged checkpoint (same sequence)
 
   // Group commit. A round flushes (unless gated), syncs every dirty file and the
   // directory, then advances durable_offset_ to what it covered.

@@ -231,6 +231,179 @@ TEST(Log, CorruptionIsDamageNeverBytes) {
   EXPECT_TRUE(again->read(again->damage()[0].last_offset + 1, 1).ok());
 }
 
+// A log of `count` one-record batches (64-byte values, epoch 1, tags 0..count-1), synced,
+// stable and checkpointed, then closed. Returns the stored bytes of each batch.
+std::vector<Bytes> write_stable_log(SimRig& rig, int count, Options o = small_options()) {
+  auto log = open_log(rig, o);
+  std::vector<Bytes> stored;
+  for (int i = 0; i < count; i++) {
+    Bytes b = make_batch(1, 1, i, 0, 64);
+    auto r = log->append(b, {});
+    EXPECT_TRUE(r.ok()) << r.status();
+    set_base_offset(b, r->base_offset);
+    stored.push_back(b);
+  }
+  EXPECT_TRUE(sync_and_wait(rig, *log).ok());
+  log->mark_stable(log->next_offset());
+  EXPECT_TRUE(sync_and_wait(rig, *log).ok());
+  rig.run();
+  EXPECT_EQ(log->checkpoint_offset(), count);
+  return stored;
+}
+
+// File position of batch `index` in the first segment of write_stable_log's log.
+uint64_t frame_position(int index) {
+  return uint64_t(index) * (kFrameHeaderBytes + make_batch(1, 1, 0, 0, 64).size());
+}
+
+std::string first_segment(SimRig& rig) { return "p0/" + rig.disk.list("p0")->front(); }
+
+TEST(Log, TruncateDamagedRepairsTheStablePrefix) {
+  SimRig rig(12);
+  std::vector<Bytes> stored = write_stable_log(rig, 20);
+  ASSERT_TRUE(rig.disk.flip_bit(first_segment(rig), frame_position(5) + 40, 3).ok());
+  auto log = open_log(rig);  // the damage is inside the checkpoint's trusted range
+  ASSERT_EQ(log->next_offset(), 20);
+  EXPECT_TRUE(absl::IsFailedPrecondition(log->truncate_damaged(5)));  // nothing found yet
+  EXPECT_TRUE(absl::IsDataLoss(log->read(5, 1).status()));
+  ASSERT_EQ(log->damage().size(), 1u);
+  EXPECT_EQ(log->damage()[0].first_offset, 5);
+  EXPECT_TRUE(absl::IsFailedPrecondition(log->truncate_suffix(5)));   // stable
+  EXPECT_TRUE(absl::IsFailedPrecondition(log->truncate_damaged(6)));  // above the damage
+  EXPECT_TRUE(absl::IsOutOfRange(log->truncate_damaged(-1)));
+  ASSERT_TRUE(log->truncate_damaged(5).ok());
+  EXPECT_EQ(log->next_offset(), 5);
+  EXPECT_LE(log->stable_offset(), 5);
+  EXPECT_LE(log->checkpoint_offset(), 5);
+  EXPECT_TRUE(log->damage().empty());
+  // Fetched again from a peer: the same bytes, as follower appends.
+  for (int i = 5; i < 20; i++) ASSERT_TRUE(log->append(stored[size_t(i)], i).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  log->mark_stable(20);
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  rig.run();
+  Bytes want;
+  for (const Bytes& b : stored) want.insert(want.end(), b.begin(), b.end());
+  EXPECT_EQ(*testing::read_all(*log, 0), want);
+  log.reset();
+  auto again = open_log(rig);
+  EXPECT_EQ(again->next_offset(), 20);
+  EXPECT_EQ(*testing::read_all(*again, 0), want);
+  EXPECT_TRUE(again->damage().empty());
+}
+
+TEST(Log, OpenSucceedsOverAnUnreadableTrustedSector) {
+  SimRig rig(13);
+  std::vector<Bytes> stored = write_stable_log(rig, 20);
+  ASSERT_TRUE(rig.disk.make_unreadable(first_segment(rig), frame_position(3) / 512).ok());
+  auto log = open_log(rig);
+  ASSERT_EQ(log->next_offset(), 20);
+  auto all = testing::read_all(*log, 0);
+  EXPECT_TRUE(absl::IsDataLoss(all.status())) << all.status();
+  ASSERT_FALSE(log->damage().empty());
+  const int64_t first = log->damage()[0].first_offset;
+  EXPECT_LE(first, 3);
+  ASSERT_TRUE(log->truncate_damaged(first).ok());
+  for (int64_t i = first; i < 20; i++) ASSERT_TRUE(log->append(stored[size_t(i)], i).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  log.reset();
+  auto again = open_log(rig);
+  Bytes want;
+  for (const Bytes& b : stored) want.insert(want.end(), b.begin(), b.end());
+  EXPECT_EQ(*testing::read_all(*again, 0), want);
+}
+
+// A crash at every point of a repair recovers the log as it was before the cut (damage and
+// all) or after it, never new bytes taken on trust from the old checkpoint, never a mix.
+TEST(Log, TruncateDamagedSurvivesACrashAtEveryStep) {
+  // Six batches per segment: the damaged batch 5 ends the first one, so the old log serves
+  // every other batch, and the re-appended ones go to segment files created again under the
+  // same names (where a stale checkpoint would trust them).
+  Options o = small_options();
+  o.batch_bytes_max = 512;
+  o.segment_bytes_max = 6 * (kFrameHeaderBytes + make_batch(1, 1, 0, 0, 64).size());
+  int completed = 0;
+  for (int steps = 0; steps < 80; steps++) {
+    SimRig rig(14);
+    std::vector<Bytes> old = write_stable_log(rig, 20, o);
+    ASSERT_TRUE(rig.disk.flip_bit(first_segment(rig), frame_position(5) + 40, 3).ok());
+    auto log = open_log(rig, o);
+    ASSERT_TRUE(absl::IsDataLoss(log->read(5, 1).status()));
+    ASSERT_TRUE(log->truncate_damaged(5).ok());
+    std::vector<Bytes> fresh(old.begin(), old.begin() + 5);
+    for (int i = 5; i < 20; i++) {
+      Bytes b = make_batch(1, 2, 100 + i, 0, 64);  // different bytes at the same offsets
+      set_base_offset(b, i);
+      ASSERT_TRUE(log->append(b, i).ok());
+      fresh.push_back(b);
+    }
+    bool synced = false;
+    log->sync([&](absl::Status s) { synced = s.ok(); });
+    for (int i = 0; i < steps; i++) {
+      if (!rig.scheduler.step()) break;
+    }
+    log.reset();
+    rig.disk.crash();
+    auto again = open_log(rig, o);
+    // Which log came back is decided by the first batch at or after the cut that differs.
+    int side = 0;  // 0: undecided, 1: old, 2: fresh
+    for (int64_t at = again->start_offset(); at < again->next_offset(); at++) {
+      auto r = again->read(at, 1);
+      if (!r.ok()) {
+        // Only the old damage, only in the old log.
+        bool covered = false;
+        for (const Damage& d : again->damage()) covered |= d.first_offset == 5 && at == 5;
+        EXPECT_TRUE(covered && side != 2) << "steps " << steps << " at " << at << r.status();
+        side = 1;
+        continue;
+      }
+      const bool as_old = r->batches == old[size_t(at)];
+      const bool as_fresh = r->batches == fresh[size_t(at)];
+      EXPECT_TRUE(as_old || as_fresh) << "steps " << steps << " at " << at;
+      if (as_old != as_fresh) {
+        const int now = as_old ? 1 : 2;
+        EXPECT_TRUE(side == 0 || side == now) << "steps " << steps << " at " << at;
+        side = now;
+      }
+    }
+    if (synced) {
+      EXPECT_EQ(side, 2) << "steps " << steps;
+      EXPECT_EQ(again->next_offset(), 20) << "steps " << steps;
+      completed++;
+    }
+  }
+  EXPECT_GT(completed, 0);
+}
+
+TEST(Log, TruncateVerifiesTheBatchItCutsAfter) {
+  SimRig rig(15);
+  Options o = small_options();
+  o.index_interval_bytes = 1 << 20;  // one index entry: truncate steps over every batch
+  auto log = open_log(rig, o);
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(log->append(make_batch(1, 1, i, 0, 64), {}).ok());
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  // lastOffsetDelta (batch bytes 23..26) of batch 3 becomes 2: covered only by the batch CRC.
+  ASSERT_TRUE(
+      rig.disk.flip_bit(first_segment(rig), frame_position(3) + kFrameHeaderBytes + 26, 1).ok());
+  absl::Status s = log->truncate_suffix(4);
+  EXPECT_TRUE(absl::IsDataLoss(s)) << s;
+  ASSERT_EQ(log->damage().size(), 1u);
+  EXPECT_EQ(log->damage()[0].first_offset, 3);
+  // A read that steps over the damaged header attributes the damage to it, not to batch 4.
+  SimRig rig2(16);
+  auto log2 = open_log(rig2, o);
+  for (int i = 0; i < 10; i++) ASSERT_TRUE(log2->append(make_batch(1, 1, i, 0, 64), {}).ok());
+  ASSERT_TRUE(sync_and_wait(rig2, *log2).ok());
+  ASSERT_TRUE(
+      rig2.disk.flip_bit(first_segment(rig2), frame_position(3) + kFrameHeaderBytes + 26, 2).ok());
+  EXPECT_TRUE(absl::IsDataLoss(log2->read(7, 1).status()));
+  ASSERT_EQ(log2->damage().size(), 1u);
+  EXPECT_EQ(log2->damage()[0].first_offset, 3);
+  ASSERT_TRUE(log2->truncate_damaged(3).ok());
+  EXPECT_EQ(log2->next_offset(), 3);
+  EXPECT_TRUE(testing::read_all(*log2, 0).ok());
+}
+
 TEST(Log, TornTailIsTruncatedAtRecovery) {
   SimRig rig(9);
   auto log = open_log(rig);
