@@ -1,7 +1,7 @@
 // The model-based test of the log on the simulated disk: faults on (EIO on writes and
 // syncs, slow syncs, crashes that keep, drop or tear every unsynced sector), then with
-// corruption injected as well. 10,000 cases by default; `make soak` sets RC_PARAMS
-// (max_success) and runs the soak-labelled copies.
+// corruption injected as well (and repaired with truncate_damaged). 10,000 and 100,000 cases
+// by default; `make soak` sets RC_PARAMS (max_success) and runs the soak-labelled copies.
 #include <gtest/gtest.h>
 
 #include "tests/log/log_model_util.h"
@@ -83,7 +83,7 @@ TEST(LogModel, SimDiskWithCorruption) {
   run_model_property(
       "LogModel.SimDiskWithCorruption",
       [f](uint64_t seed) { return std::make_unique<SimHarness>(seed, f); }, params,
-      cases_from_env(2'000, 50'000), 60);
+      cases_from_env(100'000, 1'000'000), 60);
 }
 
 }  // namespace

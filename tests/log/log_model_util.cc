@@ -279,6 +279,67 @@ void World::corrupt(uint32_t file_pick, uint32_t where, int bit) {
   if (harness_->corrupt(path, where, bit)) corrupted_ = true;
 }
 
+bool World::cut_damage(int64_t offset) {
+  absl::Status s = log_->truncate_damaged(offset);
+  if (tracing()) {
+    std::fprintf(stderr, "truncate_damaged(%lld): %s\n", (long long)offset, s.ToString().c_str());
+  }
+  if (!s.ok()) {
+    // A failed log; damage found below the offset (DataLoss, a new damage() record); or the
+    // damage begins in the batch holding the start, which is not a boundary.
+    RC_ASSERT(!log_->health().ok() || absl::IsDataLoss(s) ||
+              (absl::IsInvalidArgument(s) && offset == current().start));
+    return false;
+  }
+  stat_repairs++;
+  RC_ASSERT(log_->next_offset() == offset);
+  RC_ASSERT(log_->stable_offset() <= offset);
+  RC_ASSERT(log_->checkpoint_offset() <= offset);
+  for (const Damage& d : log_->damage()) RC_ASSERT(d.last_offset < offset);
+  ModelLog n = current();
+  while (!n.batches.empty() && n.batches.back()->base >= offset) n.batches.pop_back();
+  // (RC_ASSERT evaluates both sides of ||.)
+  const bool ends_at_cut = n.batches.empty() || n.batches.back()->next == offset;
+  RC_ASSERT(ends_at_cut);
+  n.next = offset;
+  floor_next_ = std::min(floor_next_, offset);
+  push_state(std::move(n));
+  return true;
+}
+
+void World::repair() {
+  restart_if_failed();
+  // A few rounds: the cut may find damage further down first (then cut there).
+  for (int attempt = 0; attempt < 4 && !log_->damage().empty(); attempt++) {
+    int64_t first = INT64_MAX;
+    for (const Damage& d : log_->damage()) first = std::min(first, d.first_offset);
+    const ModelLog before = current();
+    const int64_t to = std::max(first, before.start);
+    if (!cut_damage(to)) {
+      if (!log_->health().ok()) return;
+      continue;
+    }
+    // Fetched again from a peer: the model's batches, as follower appends.
+    for (const BatchPtr& b : before.batches) {
+      if (b->base < to) continue;
+      auto r = log_->append(b->bytes, b->base, int64_t(tag_));
+      if (tracing()) {
+        std::fprintf(stderr, "append again at %lld: %s\n", (long long)b->base,
+                     r.status().ToString().c_str());
+      }
+      if (!r.ok()) {
+        RC_ASSERT(!log_->health().ok() || absl::IsUnavailable(r.status()));
+        return;
+      }
+      ModelLog s = current();
+      s.batches.push_back(b);
+      s.next = b->next;
+      push_state(std::move(s));
+    }
+    return;
+  }
+}
+
 void World::crash(bool power_loss) {
   if (tracing()) std::fprintf(stderr, "crash(power_loss=%d)\n", power_loss);
   log_.reset();
@@ -330,10 +391,9 @@ void World::check_recovered() {
       RC_ASSERT(corrupted() && absl::IsDataLoss(r.status()));
       RC_ASSERT(covered_by_damage(at));
       unreadable = true;
-      if (tracing()) {
+      if (tracing())
         std::fprintf(stderr, "  unreadable at %lld: %s\n", (long long)at,
                      r.status().ToString().c_str());
-      }
       break;
     }
     RC_ASSERT(r->batch_count == 1u);
@@ -387,25 +447,67 @@ void World::check_recovered() {
   RC_ASSERT(matched);
   // The recovered log is the model from now on (built from the matched truth, so damaged,
   // unreadable batches keep their true bytes in the model).
-  ModelLog r;
-  r.start = start;
-  r.next = next;
-  if (!unreadable) {
+  auto model_from = [&](const ModelLog& truth) {
+    ModelLog r;
+    r.start = start;
+    r.next = next;
     r.batches = got;
-  } else {
-    for (const BatchPtr& b : match->batches) {
-      if (b->next > start && b->base < next) r.batches.push_back(b);
+    // Past the readable prefix, the batches `truth` (or, below its start, the archive) has.
+    auto batch_at = [&](int64_t o) -> BatchPtr {
+      auto it = std::upper_bound(truth.batches.begin(), truth.batches.end(), o,
+                                 [](int64_t x, const BatchPtr& b) { return x < b->next; });
+      if (it != truth.batches.end() && (*it)->base <= o) return *it;
+      auto a = archive_.upper_bound(o);
+      if (a != archive_.begin() && std::prev(a)->second->next > o) return std::prev(a)->second;
+      return nullptr;
+    };
+    for (int64_t o = at; unreadable && o < next;) {
+      BatchPtr b = batch_at(o);
+      if (b == nullptr) break;
+      r.batches.push_back(b);
+      o = b->next;
     }
-    std::vector<BatchPtr> archived;
-    for (const auto& [base, b] : archive_) {
-      if (b->next > start && b->base < next &&
-          (r.batches.empty() || b->base < r.batches.front()->base)) {
-        archived.push_back(b);
+    return r;
+  };
+  ModelLog r = model_from(*match);
+  // With an unreadable batch, other states that agree on the readable prefix may differ
+  // after it, and then the model cannot know which one the disk holds. Raft repairs such a
+  // log at once (the replica can neither serve it nor vote on it), and so does the model,
+  // after keeping every candidate as a state a later crash may still recover.
+  std::vector<ModelLog> others;
+  if (unreadable) {
+    auto same = [](const ModelLog& a, const ModelLog& b) {
+      if (a.batches.size() != b.batches.size()) return false;
+      for (size_t i = 0; i < a.batches.size(); i++) {
+        if (a.batches[i]->base != b.batches[i]->base ||
+            a.batches[i]->bytes != b.batches[i]->bytes) {
+          return false;
+        }
       }
+      return true;
+    };
+    for (const ModelLog& s : history_) {
+      if (&s == match) continue;
+      if (next > s.next && !(s.batches.empty() && next <= s.start)) continue;
+      bool prefix = true;
+      for (const BatchPtr& b : got) {
+        auto it = std::lower_bound(s.batches.begin(), s.batches.end(), b->base,
+                                   [](const BatchPtr& x, int64_t o) { return x->base < o; });
+        const ModelBatch* want = nullptr;
+        if (it != s.batches.end() && (*it)->base == b->base) {
+          want = it->get();
+        } else if (auto a = archive_.find(b->base); a != archive_.end()) {
+          want = a->second.get();
+        }
+        if (want == nullptr || want->bytes != b->bytes) prefix = false;
+      }
+      if (!prefix) continue;
+      ModelLog o = model_from(s);
+      if (!same(o, r)) others.push_back(std::move(o));
     }
-    r.batches.insert(r.batches.begin(), archived.begin(), archived.end());
   }
   history_.clear();
+  for (ModelLog& o : others) history_.push_back(std::move(o));
   history_.push_back(std::move(r));
   history_id_++;
   floor_next_ = std::min(floor_next_, next);
@@ -413,6 +515,18 @@ void World::check_recovered() {
   // returns only after it succeeded), and a start lost with a corrupted checkpoint was
   // reported above and must not be held against later recoveries that trust a newer one.
   floor_start_ = start;
+  if (!others.empty()) {
+    stat_ambiguous_recoveries++;
+    for (int attempt = 0; attempt < 4 && log_->health().ok(); attempt++) {
+      int64_t first = INT64_MAX;
+      for (const Damage& d : log_->damage()) first = std::min(first, d.first_offset);
+      RC_ASSERT(first <= at);
+      if (cut_damage(std::max(first, start))) return;
+    }
+    // The log failed (the next command restarts it, and may recover any candidate), or the
+    // damage begins in the batch holding a start that is not a batch boundary; then the
+    // model keeps its first guess, which a later read may contradict (not seen so far).
+  }
 }
 
 // --- rapidcheck commands ----------------------------------------------------------------------
@@ -484,6 +598,11 @@ struct Crash : Cmd {
   void show(std::ostream& os) const override { os << "Crash(power_loss=" << power_loss << ")"; }
 };
 
+struct Repair : Cmd {
+  void run(const RcModel&, World& w) const override { w.repair(); }
+  void show(std::ostream& os) const override { os << "Repair"; }
+};
+
 struct Corrupt : Cmd {
   uint32_t file = *rc::gen::arbitrary<uint32_t>();
   uint32_t where = *rc::gen::arbitrary<uint32_t>();
@@ -511,7 +630,8 @@ void run_model_property(const std::string& name,
   rc::detail::TestMetadata metadata;
   metadata.id = name;
   metadata.description = name;
-  uint64_t crashes = 0, truncated = 0, cases = 0, commands_run = 0, appends = 0;
+  uint64_t crashes = 0, truncated = 0, cases = 0, commands_run = 0, appends = 0, repairs = 0,
+           ambiguous = 0;
   auto property = [&] {
     const uint64_t seed = *rc::gen::arbitrary<uint64_t>();
     World world(make_harness(seed), params);
@@ -521,7 +641,7 @@ void run_model_property(const std::string& name,
                   RcModel{},
                   rc::state::gen::execOneOfWithArgs<Append, Append, Append, Append, Sync, Sync,
                                                     RunEvents, Truncate, AdvanceStart, MarkStable,
-                                                    Read, Read, Crash, Corrupt>())
+                                                    Read, Read, Crash, Corrupt, Repair>())
             : *rc::state::gen::commands(
                   RcModel{},
                   rc::state::gen::execOneOfWithArgs<Append, Append, Append, Append, Sync, Sync,
@@ -534,14 +654,17 @@ void run_model_property(const std::string& name,
     truncated += world.stat_truncated_recoveries;
     commands_run += world.stat_commands;
     appends += world.stat_appends;
+    repairs += world.stat_repairs;
+    ambiguous += world.stat_ambiguous_recoveries;
     cases++;
   };
   const auto result = rc::detail::checkTestable(property, metadata, test_params);
   std::printf(
       "%s: %llu cases, %llu commands, %llu appends, %llu restarts, %llu recoveries that cut a "
-      "tail\n",
+      "tail, %llu repairs of damage (%llu at once after an ambiguous recovery)\n",
       name.c_str(), (unsigned long long)cases, (unsigned long long)commands_run,
-      (unsigned long long)appends, (unsigned long long)crashes, (unsigned long long)truncated);
+      (unsigned long long)appends, (unsigned long long)crashes, (unsigned long long)truncated,
+      (unsigned long long)repairs, (unsigned long long)ambiguous);
   if (!result.template is<rc::detail::SuccessResult>()) {
     std::ostringstream ss;
     rc::detail::printResultMessage(result, ss);

@@ -76,6 +76,9 @@ class World {
   void read(uint32_t where, uint32_t max_bytes);
   void crash(bool power_loss);
   void corrupt(uint32_t file_pick, uint32_t where, int bit);
+  // Raft's repair of damage: truncate_damaged at the first damaged offset, then the model's
+  // batches from there appended again (as fetched from a peer). No-op without damage.
+  void repair();
   void check_all_reads();
 
   const ModelLog& current() const { return history_.back(); }
@@ -83,12 +86,16 @@ class World {
   uint64_t stat_truncated_recoveries = 0;
   uint64_t stat_commands = 0;
   uint64_t stat_appends = 0;
+  uint64_t stat_repairs = 0;               // truncate_damaged calls that succeeded
+  uint64_t stat_ambiguous_recoveries = 0;  // repaired at once (see check_recovered)
 
  private:
   void open();
   void push_state(ModelLog s);
   void restart_if_failed();
   void check_recovered();
+  // truncate_damaged(offset) and the model's state after it; false if the log refused.
+  bool cut_damage(int64_t offset);
   void check_read_result(int64_t from, size_t max_bytes, const ReadResult& r);
   bool covered_by_damage(int64_t offset) const;
   bool corrupted() const { return corrupted_ || harness_->corrupted(); }
