@@ -311,6 +311,17 @@ void Log::drop_segments_from(std::map<int64_t, Segment>::iterator it, bool in_re
 // ---------------------------------------------------------------------------------------
 // Files
 
+void Log::drop_file(Segment& seg) {
+  if (!seg.file) return;
+  if (seg.needs_sync) {
+    // Its last changes (a truncation, say) are not durable yet: the next round syncs them,
+    // so a truncation barrier covers them even though the segment left the map.
+    orphans_.push_back(std::move(seg.file));
+    return;
+  }
+  retire(std::move(seg.file));
+}
+
 void Log::retire(std::unique_ptr<env::File> file) {
   KEEL_CHECK(open_files_ > 0);
   open_files_--;
@@ -768,15 +779,21 @@ void Log::start_round() {
   for (auto& [base, seg] : segments_) {
     if (seg.needs_sync && seg.file) to_sync.push_back(&seg);
   }
-  bool dir = dir_dirty_ || to_sync.empty();
+  std::vector<std::unique_ptr<env::File>> orphans = std::move(orphans_);
+  orphans_.clear();
+  bool dir = dir_dirty_ || (to_sync.empty() && orphans.empty());
   bool parent = parent_dirty_;
   dir_dirty_ = false;
   parent_dirty_ = false;
-  round_outstanding_ = to_sync.size() + (dir ? 1 : 0) + (parent ? 1 : 0);
+  round_outstanding_ = to_sync.size() + orphans.size() + (dir ? 1 : 0) + (parent ? 1 : 0);
   for (Segment* seg : to_sync) {
     seg->needs_sync = false;
     seg->sync_in_flight = true;
     seg->file->sync(part_done(seg, seg->base_offset));
+  }
+  for (std::unique_ptr<env::File>& file : orphans) {
+    file->sync(part_done(nullptr, 0));
+    retire(std::move(file));  // destroyed once this round has completed
   }
   if (dir) disk_.sync_dir(dir_, part_done(nullptr, 0));
   if (parent) {
@@ -989,7 +1006,7 @@ absl::Status Log::cut(int64_t offset, DeferredCut* deferred) {
     deferred->segment_base = seg.base_offset;
     deferred->position = position;
     for (auto d = std::next(it); d != segments_.end();) {
-      if (d->second.file) retire(std::move(d->second.file));
+      drop_file(d->second);
       if (d->second.on_disk) deferred->doomed.push_back(segment_file_name(d->first));
       d = segments_.erase(d);
     }
@@ -1071,7 +1088,7 @@ void Log::advance_start(int64_t offset, env::DoneFn done) {
   // the new start, never an old start with its segments gone.
   std::vector<std::string> doomed;
   auto doom = [&](std::map<int64_t, Segment>::iterator it) {
-    if (it->second.file) retire(std::move(it->second.file));
+    drop_file(it->second);
     if (it->second.on_disk) doomed.push_back(join_path(dir_, segment_file_name(it->first)));
     return segments_.erase(it);
   };

@@ -252,6 +252,9 @@ class Log {
   absl::Status recover_scan(const Checkpoint& cp);
   void drop_segments_from(std::map<int64_t, Segment>::iterator it, bool in_recovery);
   absl::Status rewrite(env::File& file, uint64_t from, uint64_t to);
+  // Takes a segment's file as the segment leaves the map: retired, or, when it has changes
+  // not yet synced, kept in orphans_ for the next round to sync first.
+  void drop_file(Segment& seg);
   void retire(std::unique_ptr<env::File> file);
   void bury();
   bool gated() const { return rounds_done_ < gate_round_; }
@@ -338,6 +341,9 @@ class Log {
     std::unique_ptr<env::File> file;
   };
   std::deque<Buried> graveyard_;
+  // Files of segments that left the map (advance_start, a repair) with changes not yet
+  // synced; the next round syncs them (they still count against open_files_max until then).
+  std::vector<std::unique_ptr<env::File>> orphans_;
 
   Bytes read_buf_;  // read()'s window into a segment, kept between calls
   std::vector<Damage> damage_;
