@@ -101,6 +101,41 @@ class Checker final : public cluster::ReplicaObserver {
     applied = std::max(applied, index + count - 1);
   }
 
+  // Raft's commitment rule (the paper's Figure 8), checked from the global view: a leader
+  // commits only by counting an entry of its own term, so the entry holding `index` is of
+  // `term`, on the leader and on a quorum (a replica that is down or whose disk was
+  // corrupted counts: its log cannot be seen).
+  void on_leader_commit(uint64_t node, uint64_t term, uint64_t index) override {
+    const cluster::Replica* leader = replica(int(node) - 1);
+    if (leader == nullptr || index < leader->storage().first_index()) return;
+    auto holds = [&](const cluster::Replica& r) {
+      const auto& b = r.storage().boundaries();
+      auto it = b.upper_bound(index);
+      if (it == b.begin()) return false;
+      --it;
+      return it->first + it->second.count > index && it->second.term == term;
+    };
+    if (!holds(*leader)) {
+      violation(fmt::format(
+          "n{} leading term {} committed through {}, which its log does not hold in term {}: "
+          "only an entry of the leader's own term may be committed by counting",
+          node, term, index, term));
+      return;
+    }
+    int witnesses = 0;
+    for (int i = 0; i < brokers_; i++) {
+      const cluster::Replica* r = replica(i);
+      if (r == nullptr || excused_.contains(i) || index < r->storage().first_index() || holds(*r)) {
+        witnesses++;
+      }
+    }
+    if (witnesses < brokers_ / 2 + 1) {
+      violation(
+          fmt::format("n{} leading term {} committed through {} held by only {} of {} replicas",
+                      node, term, index, witnesses, brokers_));
+    }
+  }
+
   // The periodic and end-of-phase checks. They are incremental: what a scan verified stays
   // verified until the replica restarts or cuts its log below it (RaftStorage::cuts()), so
   // each scan looks only at what changed since the previous one.

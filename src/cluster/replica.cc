@@ -221,6 +221,12 @@ void Replica::handle_ready(raft::Ready& rd) {
     }
     if (raft_->role() != raft::Role::kLeader) fail_pending(UNAVAILABLE, "leadership lost");
   }
+  if (raft_->committed() > commit_seen_) {
+    commit_seen_ = raft_->committed();
+    if (observer_ != nullptr && raft_->role() == raft::Role::kLeader) {
+      observer_->on_leader_commit(options_.id, raft_->term(), commit_seen_);
+    }
+  }
   if (rd.must_persist) to_persist_ = std::max(to_persist_, rd.id);
 }
 

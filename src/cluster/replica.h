@@ -57,6 +57,9 @@ class ReplicaObserver {
   // An entry became committed and durable on `node`; crc is its batch's Kafka CRC.
   virtual void on_commit(uint64_t node, uint64_t index, uint32_t count, uint64_t term,
                          uint32_t crc) {}
+  // `node`, leading `term`, advanced its commit index to `index` (checkers verify Raft's
+  // commitment rule from the global view).
+  virtual void on_leader_commit(uint64_t node, uint64_t term, uint64_t index) {}
 };
 
 struct ProduceResult {
@@ -150,6 +153,7 @@ class Replica {
   // Group commit of Readies: everything up to to_persist_ must be durable before
   // raft_->persisted(to_persist_).
   uint64_t to_persist_ = 0;
+  uint64_t commit_seen_ = 0;  // for ReplicaObserver::on_leader_commit
   bool persisting_ = false;
   bool state_dirty_ = false;
   bool parent_synced_ = false;  // the parent directory was synced since open          //
