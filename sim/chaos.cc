@@ -97,6 +97,7 @@ class Checker final : public cluster::ReplicaObserver {
                       node, index, count, term, crc, index, c.count, c.term, c.crc));
     }
     c.min_reporter_term = std::min(c.min_reporter_term, reporter_term);
+    committed_max_ = std::max(committed_max_, index + count - 1);
     uint64_t& applied = applied_max_[size_t(node - 1)];
     applied = std::max(applied, index + count - 1);
   }
@@ -134,6 +135,10 @@ class Checker final : public cluster::ReplicaObserver {
           fmt::format("n{} leading term {} committed through {} held by only {} of {} replicas",
                       node, term, index, witnesses, brokers_));
     }
+  }
+
+  void on_log_start(uint64_t node, uint64_t start, bool from_leader) override {
+    (from_leader ? snapshot_installs_ : retentions_)++;
   }
 
   // The periodic and end-of-phase checks. They are incremental: what a scan verified stays
@@ -178,6 +183,11 @@ class Checker final : public cluster::ReplicaObserver {
   // A replica holds every entry it ever committed, unchanged (unless its disk was
   // corrupted: then it may lack them, but never hold different ones).
   void check_durable(int i, const cluster::Replica& r, std::string_view when) {
+    // Retention and snapshots drop only committed entries.
+    if (r.storage().first_index() > committed_max_ + 1 && !excused_.contains(i)) {
+      violation(fmt::format("{}: n{} log starts at {}, beyond everything committed ({})", when,
+                            i + 1, r.storage().first_index(), committed_max_));
+    }
     const auto& b = r.storage().boundaries();
     uint64_t& checked = durable_checked_[size_t(i)];
     const uint64_t first = std::max(r.storage().first_index(), checked + 1);
@@ -240,6 +250,7 @@ class Checker final : public cluster::ReplicaObserver {
   std::map<uint64_t, uint64_t> leaders_;  // term -> node id
   std::map<uint64_t, Committed> committed_;
   std::vector<uint64_t> applied_max_;
+  uint64_t committed_max_ = 0;  // the highest offset any replica committed
   // Incremental scans: per broker, the incarnation and cuts already seen, and how far its
   // committed entries were verified; per pair, how far the two logs were verified equal.
   struct Seen {
@@ -257,11 +268,14 @@ class Checker final : public cluster::ReplicaObserver {
   uint64_t elections_ = 0;
   uint64_t commits_ = 0;
   uint64_t scans_ = 0;
+  uint64_t retentions_ = 0;
+  uint64_t snapshot_installs_ = 0;
 };
 
 struct FinalLog {
   std::map<int64_t, std::string> values;  // data records by offset
   int64_t high_watermark = 0;
+  int64_t log_start = 0;  // retention dropped what lies below
   bool complete = false;
 };
 
@@ -281,6 +295,7 @@ FinalLog read_final(World& world, Checker& checker, int brokers) {
   if (leader < 0) return out;
   cluster::Replica* r = checker.broker(leader)->replica();
   int64_t offset = int64_t(r->storage().first_index());
+  out.log_start = offset;
   for (;;) {
     cluster::FetchResult f = r->fetch(offset, 1 << 20);
     out.high_watermark = f.high_watermark;
@@ -325,7 +340,24 @@ FinalLog read_final(World& world, Checker& checker, int brokers) {
 
 void check_history(const History& h, const FinalLog& final_log, Checker& checker, RunResult& r) {
   uint64_t acks_all = 0, acks_one = 0, acks_one_lost = 0, acks_all_lost = 0;
+  uint64_t retired = 0;
   for (const History::Ack& ack : h.acks) {
+    // Every acks=all acknowledgement names a batch that was committed at its offset with
+    // its bytes (whatever retention did later).
+    if (ack.acks_all) {
+      auto c = checker.committed_.find(uint64_t(ack.base_offset));
+      if (c == checker.committed_.end() || c->second.crc != ack.crc ||
+          c->second.count != ack.values.size()) {
+        checker.violation(
+            fmt::format("acknowledged (acks=all) batch {} at offset {} was never "
+                        "committed there",
+                        ack.values.front(), ack.base_offset));
+      }
+    }
+    if (ack.base_offset + int64_t(ack.values.size()) <= final_log.log_start) {
+      retired++;  // dropped by retention (the checker verified every compaction)
+      continue;
+    }
     bool intact = true;
     for (size_t k = 0; k < ack.values.size(); k++) {
       auto it = final_log.values.find(ack.base_offset + int64_t(k));
@@ -347,6 +379,7 @@ void check_history(const History& h, const FinalLog& final_log, Checker& checker
   }
   uint64_t served_changed = 0;
   for (const auto& [offset, value] : h.consumed) {
+    if (offset < final_log.log_start) continue;
     auto it = final_log.values.find(offset);
     if (it == final_log.values.end() || it->second != value) {
       if (served_changed++ == 0) {
@@ -377,6 +410,8 @@ void check_history(const History& h, const FinalLog& final_log, Checker& checker
   r.counts["records.acked_one_lost"] = acks_one_lost;
   r.counts["records.lost_all"] = acks_all_lost;
   r.counts["records.final"] = final_log.values.size();
+  r.counts["records.retired_batches"] = retired;
+  r.counts["records.retention_skipped"] = h.retention_skipped;
   r.counts["records.consumed"] = h.consumed.size();
   r.counts["records.retry_duplicates"] = duplicates;
   r.counts["client.produce_attempts"] = h.produce_attempts;
@@ -386,7 +421,7 @@ void check_history(const History& h, const FinalLog& final_log, Checker& checker
 
 // The brokers and clients of one partition in a World, with the checker and history.
 struct Harness {
-  Harness(uint64_t seed, int brokers_in, const std::string& trace_path)
+  Harness(uint64_t seed, int brokers_in, const std::string& trace_path, bool retention = false)
       : brokers(brokers_in),
         world(WorldOptions{seed, names_for(brokers_in)}),
         checker(world, brokers_in) {
@@ -401,7 +436,7 @@ struct Harness {
       broker_addresses.push_back({name, kClientPort});
     }
     for (int i = 0; i < brokers; i++) {
-      world.set_factory(i, [this, i](env::Env& env) -> std::unique_ptr<env::Process> {
+      world.set_factory(i, [this, i, retention](env::Env& env) -> std::unique_ptr<env::Process> {
         cluster::NodeConfig config;
         config.id = uint64_t(i + 1);
         config.members = members;
@@ -409,6 +444,12 @@ struct Harness {
         // Small segments, so rolling and multi-segment recovery happen in every run.
         config.replica.log.segment_bytes_max = 64 << 10;
         config.replica.log.batch_bytes_max = 16 << 10;
+        if (retention) {
+          // Keep about 2 segments of 32 KiB (a few simulated seconds of writes), so that a
+          // replica down or cut off for a while needs the leader's log start (InstallSnapshot).
+          config.replica.log.segment_bytes_max = 32 << 10;
+          config.replica.retention_bytes = 64 << 10;
+        }
         config.observer = &checker;
         return std::make_unique<cluster::Node>(env, std::move(config));
       });
@@ -469,7 +510,9 @@ RunResult run_partition_scenario(const RunOptions& options) {
   RunResult r;
   r.seed = options.seed;
   env::Random shape = env::Random(options.seed).derive("partition/shape");
-  Harness h(options.seed, shape.chance(1, 4) ? 5 : 3, options.trace_path);
+  const int replicas = shape.chance(1, 4) ? 5 : 3;
+  const bool retention = shape.chance(1, 2);
+  Harness h(options.seed, replicas, options.trace_path, retention);
   const int brokers = h.brokers;
   World& world = h.world;
   Checker& checker = h.checker;
@@ -499,9 +542,10 @@ RunResult run_partition_scenario(const RunOptions& options) {
     if (id < brokers) checker.excuse(id);
     world.scheduler().record(world.node(id).name(), "checker.excuse", "disk corruption");
   };
-  r.fault_mix = fmt::format("replicas={}; {}; buggify {}{}", brokers, nemesis.mix().describe(),
-                            world.buggify().run_enabled() ? "on" : "off",
-                            options.beyond_model ? "; BEYOND THE MODEL" : "");
+  r.fault_mix =
+      fmt::format("replicas={}{}; {}; buggify {}{}", brokers, retention ? ", retention 64 KiB" : "",
+                  nemesis.mix().describe(), world.buggify().run_enabled() ? "on" : "off",
+                  options.beyond_model ? "; BEYOND THE MODEL" : "");
 
   // Periodic global checks.
   std::function<void()> periodic = [&] {
@@ -567,6 +611,8 @@ RunResult run_partition_scenario(const RunOptions& options) {
   r.counts["checker.beyond_model_losses"] = checker.beyond_losses_;
   r.counts["raft.commits"] = checker.commits_;
   r.counts["checker.scans"] = checker.scans_;
+  r.counts["raft.retentions"] = checker.retentions_;
+  r.counts["raft.snapshot_installs"] = checker.snapshot_installs_;
   const DiskStats disk = world.disk_stats();
   r.counts["disk.corruptions"] = disk.corruptions();
 
@@ -579,14 +625,18 @@ RunResult run_partition_scenario(const RunOptions& options) {
   for (const auto& [kind, n] : nemesis.counts()) nemesis_line += fmt::format(" {}={}", kind, n);
   r.summary.push_back(fmt::format("faults: {}", r.fault_mix));
   r.summary.push_back(fmt::format("nemesis:{}", nemesis_line.empty() ? " none" : nemesis_line));
-  r.summary.push_back(fmt::format("raft: elections={} commits={} high_watermark={}",
-                                  checker.elections_, checker.commits_, final_log.high_watermark));
+  r.summary.push_back(
+      fmt::format("raft: elections={} commits={} high_watermark={} log_start={} retentions={} "
+                  "snapshot_installs={}",
+                  checker.elections_, checker.commits_, final_log.high_watermark,
+                  final_log.log_start, checker.retentions_, checker.snapshot_installs_));
   r.summary.push_back(
       fmt::format("records: acked_all={} acked_one={} acked_one_lost={} final={} consumed={} "
-                  "retry_duplicates={}",
+                  "retry_duplicates={} retired_batches={} consumer_skipped={}",
                   r.counts["records.acked_all"], r.counts["records.acked_one"],
                   r.counts["records.acked_one_lost"], r.counts["records.final"],
-                  r.counts["records.consumed"], r.counts["records.retry_duplicates"]));
+                  r.counts["records.consumed"], r.counts["records.retry_duplicates"],
+                  r.counts["records.retired_batches"], r.counts["records.retention_skipped"]));
   if (options.beyond_model) {
     r.summary.push_back(fmt::format("beyond the model: {} losses (expected, not violations)",
                                     checker.beyond_losses_));

@@ -149,6 +149,10 @@ void ChaosClient::handle_produce(const cluster::ClientResponse& response) {
   ack.base_offset = response.base_offset();
   ack.acks_all = options_.acks_all;
   ack.values = batch_values_;
+  // The Kafka CRC covers the records, not the offsets and epoch the broker stamps.
+  auto header = log::parse_batch_header(as_bytes(*batch_), log::kBatchBytesMax);
+  KEEL_CHECK(header.ok());
+  ack.crc = header->crc;
   ack.at_ns = options_.now_ns();
   if (ack.acks_all) options_.history->last_ack_all_ns = ack.at_ns;
   options_.history->acks.push_back(std::move(ack));
@@ -159,7 +163,16 @@ void ChaosClient::handle_produce(const cluster::ClientResponse& response) {
 void ChaosClient::handle_fetch(const cluster::ClientResponse& response) {
   History& h = *options_.history;
   // Out of range: a new leader's high watermark may lag the offset we reached; ask again.
-  if (response.error() == cluster::OFFSET_OUT_OF_RANGE) return schedule_issue(options_.pause * 5);
+  if (response.error() == cluster::OFFSET_OUT_OF_RANGE) {
+    // Below the log start: retention dropped those records; like a Kafka consumer with
+    // auto.offset.reset=earliest, move to the start.
+    if (response.log_start() > next_offset_) {
+      h.retention_skipped += uint64_t(response.log_start() - next_offset_);
+      next_offset_ = response.log_start();
+      return schedule_issue(options_.pause);
+    }
+    return schedule_issue(options_.pause * 5);
+  }
   if (response.error() != cluster::OK) return rotate(response.leader_hint());
   ByteView rest = as_bytes(response.batches());
   while (!rest.empty()) {

@@ -27,6 +27,7 @@ struct History {
     bool acks_all = false;
     std::vector<std::string> values;  // record values, in offset order from base_offset
     int64_t at_ns = 0;
+    uint32_t crc = 0;  // the batch's Kafka CRC
   };
   // Every acknowledged produce, in acknowledgement order.
   std::vector<Ack> acks;
@@ -38,6 +39,7 @@ struct History {
   uint64_t produce_timeouts = 0;
   uint64_t fetches = 0;
   uint64_t consumed_records = 0;
+  uint64_t retention_skipped = 0;       // offsets a consumer skipped: below the log start
   std::vector<std::string> violations;  // seen by clients (bad CRC, gaps, changed records)
   // Time of the latest acks=all acknowledgement (liveness).
   int64_t last_ack_all_ns = -1;

@@ -363,6 +363,10 @@ int run_many(const CliContext& ctx, const Args& args, const Scenario& scenario) 
                                     totals["records.lost_all"], totals["records.acked_one_lost"]));
     row("retry duplicates",
         fmt::format("{} (no idempotence yet)", totals["records.retry_duplicates"]));
+    row("retention", fmt::format("{} log-start moves, {} snapshot installs, {} acked batches "
+                                 "retired (checked committed, not read back)",
+                                 totals["raft.retentions"], totals["raft.snapshot_installs"],
+                                 totals["records.retired_batches"]));
     if (args.beyond_model) {
       row("beyond-model losses",
           fmt::format("{} (expected)", totals["checker.beyond_model_losses"]));

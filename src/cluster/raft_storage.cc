@@ -191,6 +191,21 @@ absl::Status RaftStorage::drop_suffix(uint64_t from) {
   return absl::OkStatus();
 }
 
+void RaftStorage::compact(uint64_t index) {
+  KEEL_CHECK(index >= first_index() && index <= last_index(), "compact to {} outside [{}, {}]",
+             index, first_index(), last_index());
+  KEEL_CHECK(index == last_index() || boundaries_.contains(index + 1),
+             "compact to {}: not the end of an entry", index);
+  raft::SnapshotMeta* meta = state_.mutable_snapshot();
+  meta->set_term(term(index));
+  meta->set_index(index);
+  boundaries_.erase(boundaries_.begin(), boundaries_.lower_bound(index + 1));
+  while (!cache_.empty() && cache_.begin()->first <= index) {
+    cache_bytes_ -= cache_.begin()->second.data().size();
+    cache_.erase(cache_.begin());
+  }
+}
+
 absl::Status RaftStorage::install_snapshot(const raft::SnapshotMeta& meta, env::DoneFn done) {
   const uint64_t start = meta.index() + 1;
   // Drop everything the snapshot replaces: entries at or after the entry containing

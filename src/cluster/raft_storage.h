@@ -64,6 +64,11 @@ class RaftStorage final : public raft::LogStorage {
   // Resets the log to start after meta.index(). The caller persists the state file and
   // waits for `done` (the log's start record is durable) before acknowledging.
   [[nodiscard]] absl::Status install_snapshot(const raft::SnapshotMeta& meta, env::DoneFn done);
+  // Retention: the log now logically starts after `index`, the last offset of an applied
+  // entry. Updates the snapshot point (index, its term) in the state; the caller persists
+  // the state, and only then moves the log's start (recovery finishes a move the state
+  // records; it cannot undo one the state does not).
+  void compact(uint64_t index);
   // Records (term, vote) to be persisted; commit is kept only in memory.
   void set_hard_state(const raft::HardState& hs) { *state_.mutable_hard_state() = hs; }
   const ReplicaState& state() const { return state_; }

@@ -145,6 +145,38 @@ void Replica::on_tick() {
   if (KEEL_BUGGIFY(env_)) return;
   raft_->tick();
   process_ready();
+  if (++ticks_ % options_.retention_check_ticks == 0) maybe_retain();
+}
+
+void Replica::maybe_retain() {
+  if (options_.retention_bytes == 0 && options_.retention_ms <= 0) return;
+  if (failed() || persisting_ || retaining_) return;
+  const uint64_t bytes_max = options_.retention_bytes == 0 ? UINT64_MAX : options_.retention_bytes;
+  const std::optional<int64_t> point =
+      log_->retention_point(env_.clock().wall_time_ms(), bytes_max, options_.retention_ms);
+  // Only whole applied entries go: `point` is a segment base, so an entry start.
+  if (!point || uint64_t(*point) <= storage_->first_index() || uint64_t(*point) > applied_ + 1) {
+    return;
+  }
+  const uint64_t start = uint64_t(*point);
+  env_.trace().event("replica.retention", fmt::format("p{} log start {} -> {}", options_.partition,
+                                                      storage_->first_index(), start));
+  storage_->compact(start - 1);
+  if (observer_ != nullptr) observer_->on_log_start(options_.id, start, false);
+  // The state (with the new snapshot point) first, then the log's start: recovery finishes
+  // a move the state records. Raft's own persistence waits meanwhile (one state write at a
+  // time).
+  retaining_ = true;
+  persisting_ = true;
+  write_state([this, start](absl::Status s) {
+    persisting_ = false;
+    if (!s.ok()) return fail(s);
+    log_->advance_start(int64_t(start), [this](absl::Status s) {
+      retaining_ = false;
+      if (!s.ok()) fail(s);
+    });
+    maybe_persist();
+  });
 }
 
 void Replica::step(const raft::Message& m) {
@@ -196,6 +228,7 @@ void Replica::process_ready() {
 
 void Replica::handle_ready(raft::Ready& rd) {
   if (rd.snapshot) {
+    if (observer_ != nullptr) observer_->on_log_start(options_.id, rd.snapshot->index() + 1, true);
     snapshot_installs_++;
     state_dirty_ = true;
     auto st =

@@ -47,6 +47,12 @@ struct ReplicaOptions {
   log::Options log;
   // Bound on produce requests waiting for commit; beyond it produce answers UNAVAILABLE.
   size_t pending_produce_max = 4096;
+  // Retention (Kafka's retention.bytes / retention.ms; 0 keeps everything): whole segments
+  // of applied entries are dropped from the start, checked every retention_check_ticks.
+  // A follower that needs dropped entries gets the new log start (InstallSnapshot).
+  uint64_t retention_bytes = 0;
+  int64_t retention_ms = 0;
+  int retention_check_ticks = 50;
 };
 
 // Hooks for the simulator's global checkers (and metrics later). Called synchronously.
@@ -60,6 +66,8 @@ class ReplicaObserver {
   // `node`, leading `term`, advanced its commit index to `index` (checkers verify Raft's
   // commitment rule from the global view).
   virtual void on_leader_commit(uint64_t node, uint64_t term, uint64_t index) {}
+  // `node`'s log now starts at `start`: its own retention, or a snapshot from the leader.
+  virtual void on_log_start(uint64_t node, uint64_t start, bool from_leader) {}
 };
 
 struct ProduceResult {
@@ -126,6 +134,7 @@ class Replica {
   void check_lost_tail();
   void sync_log(env::DoneFn done);
   void maybe_persist();
+  void maybe_retain();
   void finish_persist(uint64_t round, absl::Status status);
   void mark_persisted(uint64_t round);
   void write_state(env::DoneFn done);
@@ -155,6 +164,8 @@ class Replica {
   uint64_t to_persist_ = 0;
   uint64_t commit_seen_ = 0;  // for ReplicaObserver::on_leader_commit
   bool persisting_ = false;
+  bool retaining_ = false;  // a retention's state write or log-start move is in flight
+  int ticks_ = 0;
   bool state_dirty_ = false;
   bool parent_synced_ = false;  // the parent directory was synced since open          //
                                 // term/vote/log start changed since the last write
