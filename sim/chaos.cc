@@ -445,10 +445,12 @@ struct Harness {
         config.replica.log.segment_bytes_max = 64 << 10;
         config.replica.log.batch_bytes_max = 16 << 10;
         if (retention) {
-          // Keep about 2 segments of 32 KiB (a few simulated seconds of writes), so that a
-          // replica down or cut off for a while needs the leader's log start (InstallSnapshot).
-          config.replica.log.segment_bytes_max = 32 << 10;
-          config.replica.retention_bytes = 64 << 10;
+          // Keep 4..8 KiB (about a simulated second of writes) in 4 KiB segments, so that a
+          // replica down or cut off for longer needs the leader's log start (InstallSnapshot).
+          config.replica.log.batch_bytes_max = 2 << 10;
+          config.replica.log.segment_bytes_max = 4 << 10;
+          config.replica.retention_bytes = 8 << 10;
+          config.replica.retention_check_ticks = 10;
         }
         config.observer = &checker;
         return std::make_unique<cluster::Node>(env, std::move(config));
@@ -543,7 +545,7 @@ RunResult run_partition_scenario(const RunOptions& options) {
     world.scheduler().record(world.node(id).name(), "checker.excuse", "disk corruption");
   };
   r.fault_mix =
-      fmt::format("replicas={}{}; {}; buggify {}{}", brokers, retention ? ", retention 64 KiB" : "",
+      fmt::format("replicas={}{}; {}; buggify {}{}", brokers, retention ? ", retention 8 KiB" : "",
                   nemesis.mix().describe(), world.buggify().run_enabled() ? "on" : "off",
                   options.beyond_model ? "; BEYOND THE MODEL" : "");
 
