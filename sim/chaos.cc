@@ -527,6 +527,7 @@ RunResult run_partition_scenario(const RunOptions& options) {
   if (!options.faults.empty()) KEEL_CHECK(mix.restrict_to(options.faults), "{}", options.faults);
   Nemesis nemesis(world, nemesis_rng, mix);
   nemesis.actions_max = options.faults_max;
+  nemesis.storage_nodes = brokers;
   checker.beyond_model_ = options.beyond_model;
   // Beyond the model: corruption on any replica, any number of them, and syncs that lie.
   env::Random beyond_rng = world.stream("beyond");

@@ -299,7 +299,8 @@ void Nemesis::disk_errors() {
 void Nemesis::corrupt() {
   if (corruptions_ >= kCorruptionsMax) return;
   if (corruption_victim_ < 0) {
-    corruption_victim_ = random_node();
+    corruption_victim_ =
+        storage_nodes > 0 ? int(rng_.uniform(uint64_t(storage_nodes))) : random_node();
     if (on_corrupt) on_corrupt(corruption_victim_);
   }
   auto what = world_.node(corruption_victim_).disk().corrupt_random_sector();

@@ -66,6 +66,9 @@ class Nemesis {
   std::function<void(int node)> on_corrupt;
   // At most this many actions (0: no limit). Shrinking lowers it to find a smaller schedule.
   uint64_t actions_max = 0;
+  // Corruption picks its victim among nodes [0, storage_nodes) (those whose disks hold data
+  // worth corrupting); 0: any node.
+  int storage_nodes = 0;
   uint64_t actions() const { return actions_; }
 
   void start();

@@ -182,13 +182,24 @@ void RaftStorage::cache_put(const raft::Entry& e, const Bytes& batch) {
 absl::Status RaftStorage::drop_suffix(uint64_t from) {
   if (int64_t(from) >= log_.next_offset()) return absl::OkStatus();
   if (auto st = log_.truncate_suffix(int64_t(from)); !st.ok()) return st;
+  forget_from(from);
+  return absl::OkStatus();
+}
+
+absl::Status RaftStorage::drop_damaged(uint64_t from) {
+  if (int64_t(from) >= log_.next_offset()) return absl::OkStatus();
+  if (auto st = log_.truncate_damaged(int64_t(from)); !st.ok()) return st;
+  forget_from(from);
+  return absl::OkStatus();
+}
+
+void RaftStorage::forget_from(uint64_t from) {
   boundaries_.erase(boundaries_.lower_bound(from), boundaries_.end());
   cuts_.push_back(from);
   for (auto it = cache_.lower_bound(from); it != cache_.end();) {
     cache_bytes_ -= it->second.data().size();
     it = cache_.erase(it);
   }
-  return absl::OkStatus();
 }
 
 void RaftStorage::compact(uint64_t index) {

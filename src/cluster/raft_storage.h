@@ -61,6 +61,9 @@ class RaftStorage final : public raft::LogStorage {
   [[nodiscard]] absl::Status write_entries(const std::vector<raft::Entry>& entries, int64_t now_ms);
   // Drops every offset >= `from` (an entry start, or last_index() + 1).
   [[nodiscard]] absl::Status drop_suffix(uint64_t from);
+  // Repair: drops every offset >= `from`, the first damaged offset the log reported, even
+  // below its stable offset (log::Log::truncate_damaged has the contract).
+  [[nodiscard]] absl::Status drop_damaged(uint64_t from);
   // Resets the log to start after meta.index(). The caller persists the state file and
   // waits for `done` (the log's start record is durable) before acknowledging.
   [[nodiscard]] absl::Status install_snapshot(const raft::SnapshotMeta& meta, env::DoneFn done);
@@ -83,6 +86,7 @@ class RaftStorage final : public raft::LogStorage {
  private:
   RaftStorage(log::Log& log, ReplicaState state) : log_(log), state_(std::move(state)) {}
   absl::Status scan();
+  void forget_from(uint64_t from);  // the boundaries and cache of a dropped suffix
   std::map<uint64_t, EntryMeta>::const_iterator containing(uint64_t offset) const;
 
   void cache_put(const raft::Entry& e, const Bytes& batch);

@@ -145,7 +145,26 @@ void Replica::on_tick() {
   if (KEEL_BUGGIFY(env_)) return;
   raft_->tick();
   process_ready();
-  if (++ticks_ % options_.retention_check_ticks == 0) maybe_retain();
+  ++ticks_;
+  if (ticks_ % options_.retention_check_ticks == 0) maybe_retain();
+  if (options_.scrub_ticks > 0 && ticks_ % options_.scrub_ticks == 0) scrub();
+}
+
+void Replica::scrub() {
+  if (failed()) return;
+  if (scrub_offset_ < log_->start_offset() || scrub_offset_ >= log_->next_offset()) {
+    scrub_offset_ = log_->start_offset();
+  }
+  if (scrub_offset_ >= log_->next_offset()) return;
+  auto r = log_->read(scrub_offset_, options_.scrub_bytes);
+  if (!r.ok()) {
+    env_.trace().event("replica.scrub", r.status().ToString());
+    scrub_offset_ = log_->start_offset();
+    check_damage();
+    process_ready();
+    return;
+  }
+  scrub_offset_ = r->next_offset;
 }
 
 void Replica::maybe_retain() {
@@ -290,19 +309,29 @@ void Replica::apply_committed(const std::vector<raft::Entry>& entries) {
 }
 
 void Replica::check_damage() {
-  const auto& damage = log_->damage();
-  if (damage.empty()) return;
-  int64_t lo = std::numeric_limits<int64_t>::max();
-  for (const log::Damage& d : damage) lo = std::min(lo, d.first_offset);
-  const uint64_t last = storage_->last_index();
-  uint64_t cut = uint64_t(std::max<int64_t>(lo, int64_t(storage_->first_index())));
-  if (cut > last + 1) return;
-  if (cut <= last) cut = storage_->entry_start(cut);
-  env_.trace().event("replica.damage",
-                     fmt::format("p{} cut at {} (last {}): {}", options_.partition, cut, last,
-                                 damage.front().reason));
-  if (auto st = storage_->drop_suffix(cut); !st.ok()) return fail(st);
-  raft_->report_storage_fault(cut, std::max(cut, last));
+  // Each pass cuts at the first damaged offset; the cut may find an earlier damaged batch
+  // (DataLoss with a new damage() record): cut again there. Every pass lowers the cut.
+  for (int pass = 0; pass < 64; pass++) {
+    const auto& damage = log_->damage();
+    if (damage.empty()) return;
+    int64_t lo = std::numeric_limits<int64_t>::max();
+    for (const log::Damage& d : damage) lo = std::min(lo, d.first_offset);
+    const uint64_t last = storage_->last_index();
+    uint64_t cut = uint64_t(std::max<int64_t>(lo, int64_t(storage_->first_index())));
+    if (cut > last + 1) return;
+    if (cut <= last) cut = storage_->entry_start(cut);
+    env_.trace().event("replica.damage",
+                       fmt::format("p{} cut at {} (last {}): {}", options_.partition, cut, last,
+                                   damage.front().reason));
+    // Below the stable offset too: committed data this replica held is gone, and the core
+    // abstains from votes until a leader has replicated it again (report_storage_fault).
+    absl::Status st = storage_->drop_damaged(cut);
+    if (absl::IsDataLoss(st)) continue;
+    if (!st.ok()) return fail(st);
+    raft_->report_storage_fault(cut, std::max(cut, last));
+    return;
+  }
+  fail(absl::DataLossError("replica: damage repair did not converge"));
 }
 
 void Replica::check_lost_tail() {

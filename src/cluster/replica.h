@@ -53,6 +53,11 @@ struct ReplicaOptions {
   uint64_t retention_bytes = 0;
   int64_t retention_ms = 0;
   int retention_check_ticks = 50;
+  // Scrubbing: every scrub_ticks, read (and so verify) the next scrub_bytes of the log,
+  // wrapping at its end, so that latent damage is found and repaired from the leader before
+  // it is needed (0 turns it off).
+  int scrub_ticks = 50;
+  size_t scrub_bytes = 1 << 20;
 };
 
 // Hooks for the simulator's global checkers (and metrics later). Called synchronously.
@@ -135,6 +140,7 @@ class Replica {
   void sync_log(env::DoneFn done);
   void maybe_persist();
   void maybe_retain();
+  void scrub();
   void finish_persist(uint64_t round, absl::Status status);
   void mark_persisted(uint64_t round);
   void write_state(env::DoneFn done);
@@ -166,6 +172,7 @@ class Replica {
   bool persisting_ = false;
   bool retaining_ = false;  // a retention's state write or log-start move is in flight
   int ticks_ = 0;
+  int64_t scrub_offset_ = 0;  // where the next scrub read starts
   bool state_dirty_ = false;
   bool parent_synced_ = false;  // the parent directory was synced since open          //
                                 // term/vote/log start changed since the last write

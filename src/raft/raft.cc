@@ -710,6 +710,14 @@ void Raft::handle_append_response(const Message& m, Progress& pr) {
         decreased = true;
       }
     } else if (pr.next - 1 == m.index()) {  // the answer to the outstanding probe
+      if (m.index() <= pr.match) {
+        // The follower no longer holds entries it acknowledged: its storage lost them (it
+        // abstains from votes until repaired). Forget that match, or every probe would ask
+        // again at the same place; lowering a match never lowers the commit index.
+        logf(fmt::format("{} lost acknowledged entries (match {}, now {})", from, pr.match,
+                         std::min(pr.match, hint)));
+        pr.match = std::min(pr.match, hint);
+      }
       pr.next = std::max(std::min(m.index(), hint + 1), pr.match + 1);
       if (pr.next >= log_.first_index() && pr.next <= log_.last_index()) {
         pr.next = log_.entry_start(pr.next);
