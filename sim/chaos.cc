@@ -444,6 +444,8 @@ struct Harness {
         // Small segments, so rolling and multi-segment recovery happen in every run.
         config.replica.log.segment_bytes_max = 64 << 10;
         config.replica.log.batch_bytes_max = 16 << 10;
+        // Scrub 64 KiB a second: the whole of these small logs every few simulated seconds.
+        config.replica.scrub_bytes = 64 << 10;
         if (retention) {
           // Keep 4..8 KiB (about a simulated second of writes) in 4 KiB segments, so that a
           // replica down or cut off for longer needs the leader's log start (InstallSnapshot).

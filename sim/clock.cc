@@ -71,7 +71,7 @@ void SimClock::on_due(env::TimerId id) {
   absl::AnyInvocable<void()> fire = std::move(it->second.fire);
   timers_.erase(it);
   timers_fired_++;
-  scheduler_->record(node_, "timer", fmt::format("{}", id));
+  scheduler_->recordf(node_, "timer", "{}", id);
   fire();
 }
 

@@ -481,8 +481,8 @@ absl::Status SimDisk::file_write(uint64_t ino, uint64_t offset, ByteView data) {
   used_bytes_ = used_bytes_ - before + footprint(f);
   stats_.writes++;
   stats_.bytes_written += data.size();
-  record("disk.write",
-         fmt::format("i{} {}+{} #{:016x}", ino, offset, data.size(), data_digest(data)));
+  scheduler_.recordf(node_, "disk.write", "i{} {}+{} #{:016x}", ino, offset, data.size(),
+                     data_digest(data));
   return absl::OkStatus();
 }
 
@@ -555,8 +555,8 @@ void SimDisk::file_sync(uint64_t ino, uint64_t handle, env::DoneFn done) {
       link->disk->complete_file_sync(id);
     }
   });
-  record("disk.sync", fmt::format("i{} #{} sectors={} size={} at={}", ino, id, sync.sectors.size(),
-                                  sync.size, done_at));
+  scheduler_.recordf(node_, "disk.sync", "i{} #{} sectors={} size={} at={}", ino, id,
+                     sync.sectors.size(), sync.size, done_at);
   ref(ino);  // the sync in flight keeps the inode alive even if it is unlinked and closed
   f.syncs.push_back(id);
   file_syncs_.emplace(id, std::move(sync));
@@ -584,8 +584,8 @@ void SimDisk::complete_file_sync(uint64_t id) {
     case SyncOutcome::kOk:
       apply_file_sync(f, sync);
       stats_.syncs_completed++;
-      record("disk.sync_done",
-             fmt::format("i{} #{} durable_size={}", sync.ino, id, f.durable.size()));
+      scheduler_.recordf(node_, "disk.sync_done", "i{} #{} durable_size={}", sync.ino, id,
+                         f.durable.size());
       break;
     case SyncOutcome::kLie:
       stats_.syncs_completed++;
@@ -852,7 +852,8 @@ void SimDisk::sync_dir(std::string_view dir, env::DoneFn done) {
       link->disk->complete_dir_sync(id);
     }
   });
-  record("disk.sync_dir", fmt::format("'{}' #{} upto={} at={}", dir, id, sync.upto_seq, done_at));
+  scheduler_.recordf(node_, "disk.sync_dir", "'{}' #{} upto={} at={}", dir, id, sync.upto_seq,
+                     done_at);
   dir_syncs_.emplace(id, std::move(sync));
 }
 
@@ -876,7 +877,7 @@ void SimDisk::complete_dir_sync(uint64_t id) {
         applied++;
       }
       if (q != dir_ops_.end() && q->second.empty()) dir_ops_.erase(q);
-      record("disk.sync_dir_done", fmt::format("'{}' #{} ops={}", sync.dir, id, applied));
+      scheduler_.recordf(node_, "disk.sync_dir_done", "'{}' #{} ops={}", sync.dir, id, applied);
       break;
     }
     case SyncOutcome::kLie:

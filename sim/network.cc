@@ -6,6 +6,7 @@
 
 #include "base/bytes.h"
 #include "base/check.h"
+#include "base/crc32c.h"
 
 namespace keel::sim {
 namespace {
@@ -490,8 +491,8 @@ void Fabric::deliver(const std::shared_ptr<Conn>& conn, int s) {
     } else if (item.kind == kData) {
       stats_.deliveries++;
       stats_.bytes_delivered += item.data.size();
-      record(side.host, "net.data",
-             fmt::format("c{} {}B #{:016x}", conn->id, item.data.size(), fnv1a64(item.data)));
+      scheduler_->recordf(hosts_.at(side.host).name, "net.data", "c{} {}B #{:08x}", conn->id,
+                          item.data.size(), crc32c(item.data));
       auto fn = std::move(side.handlers.on_data);
       side.handlers.on_data = nullptr;
       KEEL_CHECK(fn, "stream c{} on {} got data without an on_data handler", conn->id,

@@ -77,15 +77,21 @@ void write_json_string(std::FILE* f, std::string_view s) {
 
 }  // namespace
 
-void Scheduler::record(std::string_view node, std::string_view kind, std::string_view detail) {
-  uint8_t t[8];
-  put_be64(t, uint64_t(now_ns_));
-  uint64_t h = fnv1a64(ByteView(t, 8), hash_);
+uint64_t Scheduler::record_head(std::string_view node, std::string_view kind) const {
+  uint64_t h = (hash_ ^ uint64_t(now_ns_)) * kFoldPrime;
   h = fnv1a64(node, h);
   h = fnv1a64("\x1f", h);
   h = fnv1a64(kind, h);
-  h = fnv1a64("\x1f", h);
-  hash_ = fnv1a64(detail, h);
+  return fnv1a64("\x1f", h);
+}
+
+void Scheduler::record(std::string_view node, std::string_view kind, std::string_view detail) {
+  record_tail(node, kind, fnv1a64(detail, record_head(node, kind)), detail);
+}
+
+void Scheduler::record_tail(std::string_view node, std::string_view kind, uint64_t h,
+                            std::string_view detail) {
+  hash_ = h;
   trace_events_++;
   if (trace_file_ != nullptr) {
     std::fprintf(trace_file_, "{\"t\":%lld,\"n\":", static_cast<long long>(now_ns_));
