@@ -70,11 +70,21 @@ absl::Status RaftStorage::scan() {
   int64_t at = std::max(first, log_.start_offset());
   while (at < log_.next_offset()) {
     auto r = log_.read(at, kScanChunkBytes);
+    // Damage (recorded in log_.damage()): the boundaries end before it, and the replica cuts
+    // the log there and reports a storage fault (Replica::check_damage) instead of staying
+    // down.
+    if (absl::IsDataLoss(r.status()) && !log_.damage().empty()) break;
     if (!r.ok()) return r.status();
     ByteView rest(r->batches);
     while (!rest.empty()) {
       auto h = log::parse_batch_header(rest, log::kBatchBytesMax);
       KEEL_CHECK(h.ok(), "log returned an unverified batch: {}", h.status().ToString());
+      // A verified batch can still carry what no leader stamps (a bug, or corruption the
+      // checksums missed): a negative epoch would become a huge term.
+      if (h->leader_epoch < 0) {
+        return absl::DataLossError(
+            fmt::format("batch at {} has leader epoch {}", h->base_offset, h->leader_epoch));
+      }
       if (h->base_offset >= first) boundaries_[uint64_t(h->base_offset)] = meta_of(*h);
       rest = rest.subspan(h->total_bytes());
     }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "base/check.h"
@@ -13,12 +14,26 @@ namespace {
 constexpr const char* kStateNames[2] = {"raft.state.a", "raft.state.b"};
 
 // Decodes one state copy: NotFound if absent, DataLoss if corrupt.
-absl::StatusOr<ReplicaState> read_state(log::StateFile& file) {
+absl::StatusOr<ReplicaState> read_state(log::StateFile& file, const std::vector<uint64_t>& voters) {
   auto bytes = file.read();
   if (!bytes.ok()) return bytes.status();
   ReplicaState state;
   if (!state.ParseFromArray(bytes->data(), int(bytes->size()))) {
     return absl::DataLossError("replica state: undecodable");
+  }
+  // A copy whose checksum verifies but whose content no replica writes (a bug, or
+  // corruption the checksum missed) counts as damaged, like an unreadable one.
+  const raft::HardState& hs = state.hard_state();
+  const auto& conf = state.snapshot().conf().voters();
+  const bool vote_ok =
+      hs.vote() == 0 || std::find(voters.begin(), voters.end(), hs.vote()) != voters.end();
+  std::vector<uint64_t> stored(conf.begin(), conf.end()), configured = voters;
+  std::sort(stored.begin(), stored.end());
+  std::sort(configured.begin(), configured.end());
+  const bool conf_ok = stored.empty() || stored == configured;
+  if (hs.term() > uint64_t(std::numeric_limits<int32_t>::max()) || !vote_ok || !conf_ok ||
+      state.snapshot().index() >= (uint64_t(1) << 62)) {
+    return absl::DataLossError("replica state: content out of range");
   }
   return state;
 }
@@ -58,7 +73,7 @@ absl::StatusOr<ReplicaState> Replica::load_state() {
   bool damaged = false;
   for (int i = 0; i < 2; i++) {
     state_files_[i] = std::make_unique<log::StateFile>(env_.disk(), options_.dir, kStateNames[i]);
-    auto s = read_state(*state_files_[i]);
+    auto s = read_state(*state_files_[i], options_.voters);
     if (s.ok()) {
       if (!found || newer(*s, state)) state = *s;
       found = true;
