@@ -173,8 +173,9 @@ class Log {
   // below it are removed; the exact start is recorded durably; done runs when it is.
   void advance_start(int64_t offset, env::DoneFn done);
 
-  // Offsets below `offset` will never be truncated (Raft: the commit index). Lets the log
-  // checkpoint them. Never decreases.
+  // Offsets below `offset` will never be truncated (Raft: the commit index), except by
+  // truncate_damaged. Lets the log checkpoint them. Never decreases, except through
+  // truncate_damaged.
   void mark_stable(int64_t offset);
 
   // The partitionLeaderEpoch of the batch containing `offset`; OutOfRange outside the log.
