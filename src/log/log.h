@@ -157,12 +157,14 @@ class Log {
   // at most offset; damage() keeps only what lies below offset. Then, before any byte is
   // written to a file again: the truncation barrier (a sync round that started after the cut
   // completes), and, if the checkpoint trusted bytes past the cut, a new checkpoint ending at
-  // the cut is durable, so recovery never takes re-appended bytes on trust before they were
-  // synced. Appends are accepted meanwhile (kept in memory, readable). A sync() called after
+  // the cut is durable (the files are not even truncated before it is), so recovery never
+  // takes re-appended bytes on trust before they were synced, nor finds a trusted segment
+  // gone. Appends are accepted meanwhile (kept in memory, readable). A sync() called after
   // this completes only once the cut and the new checkpoint are durable. A crash before that
   // recovers a prefix of the log as it was before or after the cut (never a mix).
   //
-  // Typical use (cluster/raft_storage drop_suffix): read() or open() reports damage at d;
+  // Typical use (cluster/raft_storage): a read() reports damage at d (open() does not read
+  // what the checkpoint trusts; a scrub of the log with read() finds it);
   // the replica stops voting, calls truncate_damaged(d), re-fetches [d, leader's end) from
   // the leader as follower appends, sync()s, and votes again once the log reaches the commit
   // index it had promised.
