@@ -227,10 +227,10 @@ void RaftStorage::compact(uint64_t index) {
   }
 }
 
-absl::Status RaftStorage::install_snapshot(const raft::SnapshotMeta& meta, env::DoneFn done) {
+absl::Status RaftStorage::install_snapshot(const raft::SnapshotMeta& meta) {
   const uint64_t start = meta.index() + 1;
   // Drop everything the snapshot replaces: entries at or after the entry containing
-  // `start`, then move the start (the log may become empty at `start`).
+  // `start` (the log's start moves once the state recording `meta` is durable).
   if (int64_t(start) < log_.next_offset() && !boundaries_.empty()) {
     const uint64_t cut = start < first_index() ? first_index() : entry_start(start);
     if (auto st = log_.truncate_suffix(int64_t(cut)); !st.ok()) return st;
@@ -240,7 +240,6 @@ absl::Status RaftStorage::install_snapshot(const raft::SnapshotMeta& meta, env::
   cache_.clear();
   cache_bytes_ = 0;
   *state_.mutable_snapshot() = meta;
-  log_.advance_start(int64_t(start), std::move(done));
   return absl::OkStatus();
 }
 

@@ -64,9 +64,11 @@ class RaftStorage final : public raft::LogStorage {
   // Repair: drops every offset >= `from`, the first damaged offset the log reported, even
   // below its stable offset (log::Log::truncate_damaged has the contract).
   [[nodiscard]] absl::Status drop_damaged(uint64_t from);
-  // Resets the log to start after meta.index(). The caller persists the state file and
-  // waits for `done` (the log's start record is durable) before acknowledging.
-  [[nodiscard]] absl::Status install_snapshot(const raft::SnapshotMeta& meta, env::DoneFn done);
+  // Resets the log to start after meta.index(): drops the entries the snapshot replaces and
+  // records meta in the state. The caller persists the state, and only then moves the log's
+  // start (as for compact()); it acknowledges once the state is durable, since recovery
+  // finishes a start move the state records.
+  [[nodiscard]] absl::Status install_snapshot(const raft::SnapshotMeta& meta);
   // Retention: the log now logically starts after `index`, the last offset of an applied
   // entry. Updates the snapshot point (index, its term) in the state; the caller persists
   // the state, and only then moves the log's start (recovery finishes a move the state

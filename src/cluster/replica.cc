@@ -116,9 +116,14 @@ absl::Status Replica::start(std::unique_ptr<log::Log> log, ReplicaState state) {
         fmt::format("replica: log starts at {}, state says {}", log_->start_offset(), first));
   }
   if (log_->start_offset() < first) {
-    // A log-start move recorded in the state file but not yet in the log: finish it.
-    snapshot_installs_++;
-    log_->advance_start(first, [this](absl::Status s) { on_install_done(s); });
+    // A log-start move recorded in the state file but not yet in the log: finish it. After
+    // an InstallSnapshot whose truncation was not durable yet, an older batch may straddle
+    // the new start: drop it and what follows (the snapshot replaced them).
+    auto straddle = log_->read(first - 1, 1);
+    if (straddle.ok() && straddle->next_offset > first) {
+      if (auto st = log_->truncate_suffix(straddle->first_offset); !st.ok()) return st;
+    }
+    advance_log_start(first);
   }
   auto storage = RaftStorage::load(*log_, state);
   if (!storage.ok()) return storage.status();
@@ -184,7 +189,7 @@ void Replica::scrub() {
 
 void Replica::maybe_retain() {
   if (options_.retention_bytes == 0 && options_.retention_ms <= 0) return;
-  if (failed() || persisting_ || retaining_) return;
+  if (failed() || state_dirty_) return;
   const uint64_t bytes_max = options_.retention_bytes == 0 ? UINT64_MAX : options_.retention_bytes;
   const std::optional<int64_t> point =
       log_->retention_point(env_.clock().wall_time_ms(), bytes_max, options_.retention_ms);
@@ -197,20 +202,10 @@ void Replica::maybe_retain() {
                                                       storage_->first_index(), start));
   storage_->compact(start - 1);
   if (observer_ != nullptr) observer_->on_log_start(options_.id, start, false);
-  // The state (with the new snapshot point) first, then the log's start: recovery finishes
-  // a move the state records. Raft's own persistence waits meanwhile (one state write at a
-  // time).
-  retaining_ = true;
-  persisting_ = true;
-  write_state([this, start](absl::Status s) {
-    persisting_ = false;
-    if (!s.ok()) return fail(s);
-    log_->advance_start(int64_t(start), [this](absl::Status s) {
-      retaining_ = false;
-      if (!s.ok()) fail(s);
-    });
-    maybe_persist();
-  });
+  // The state (with the new snapshot point) first, then the log's start (finish_persist):
+  // recovery finishes a move the state records.
+  state_dirty_ = true;
+  maybe_persist();
 }
 
 void Replica::step(const raft::Message& m) {
@@ -263,11 +258,10 @@ void Replica::process_ready() {
 void Replica::handle_ready(raft::Ready& rd) {
   if (rd.snapshot) {
     if (observer_ != nullptr) observer_->on_log_start(options_.id, rd.snapshot->index() + 1, true);
-    snapshot_installs_++;
+    // The state (with the snapshot point) is persisted by this Ready's round; the log's start
+    // follows once it is durable (finish_persist).
     state_dirty_ = true;
-    auto st =
-        storage_->install_snapshot(*rd.snapshot, [this](absl::Status s) { on_install_done(s); });
-    if (!st.ok()) return fail(st);
+    if (auto st = storage_->install_snapshot(*rd.snapshot); !st.ok()) return fail(st);
   }
   if (!rd.entries.empty()) {
     auto st = storage_->write_entries(rd.entries, env_.clock().wall_time_ms());
@@ -385,7 +379,7 @@ void Replica::sync_log(env::DoneFn done) {
 }
 
 void Replica::maybe_persist() {
-  if (persisting_ || failed() || to_persist_ <= persisted_) return;
+  if (persisting_ || failed() || (to_persist_ <= persisted_ && !state_dirty_)) return;
   persisting_ = true;
   const uint64_t round = to_persist_;
   struct Join {
@@ -427,21 +421,19 @@ void Replica::write_state(env::DoneFn done) {
 void Replica::finish_persist(uint64_t round, absl::Status status) {
   persisting_ = false;
   if (!status.ok()) return fail(status);
-  if (snapshot_installs_ > 0) {
-    waiting_round_ = std::max(waiting_round_, round);
-    return;
-  }
+  // The state written in this round is durable: the log's start may follow it (a snapshot
+  // installed or retention). Recovery finishes the move if it is cut short, so the
+  // acknowledgement need not wait for it.
+  const int64_t first = int64_t(written_state_.snapshot().index()) + 1;
+  if (first > log_->start_offset()) advance_log_start(first);
   mark_persisted(round);
+  maybe_persist();  // what arrived meanwhile (a state-only round runs no Ready)
 }
 
-void Replica::on_install_done(absl::Status status) {
-  snapshot_installs_--;
-  if (!status.ok()) return fail(status);
-  if (snapshot_installs_ == 0 && waiting_round_ > 0) {
-    const uint64_t round = waiting_round_;
-    waiting_round_ = 0;
-    mark_persisted(round);
-  }
+void Replica::advance_log_start(int64_t first) {
+  log_->advance_start(first, [this](absl::Status s) {
+    if (!s.ok()) fail(s);
+  });
 }
 
 void Replica::mark_persisted(uint64_t round) {

@@ -130,7 +130,7 @@ class Replica {
   Replica(env::Env& env, ReplicaOptions options, SendFn send, ReplicaObserver* observer);
   absl::StatusOr<ReplicaState> load_state();
   absl::Status start(std::unique_ptr<log::Log> log, ReplicaState state);
-  void on_install_done(absl::Status status);
+  void advance_log_start(int64_t first);
   void on_tick();
   void process_ready();
   void handle_ready(raft::Ready& rd);
@@ -170,14 +170,11 @@ class Replica {
   uint64_t to_persist_ = 0;
   uint64_t commit_seen_ = 0;  // for ReplicaObserver::on_leader_commit
   bool persisting_ = false;
-  bool retaining_ = false;  // a retention's state write or log-start move is in flight
   int ticks_ = 0;
   int64_t scrub_offset_ = 0;  // where the next scrub read starts
   bool state_dirty_ = false;
   bool parent_synced_ = false;  // the parent directory was synced since open          //
                                 // term/vote/log start changed since the last write
-  int snapshot_installs_ = 0;   // log-start moves not yet durable
-  uint64_t waiting_round_ = 0;  // a round done but for snapshot installs
   uint64_t persisted_ = 0;
   uint64_t applied_ = 0;        // last offset of the committed entries applied
   ReplicaState written_state_;  // what the state file holds (or is being replaced to)
