@@ -1,6 +1,7 @@
 #include "log/log.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -437,17 +438,20 @@ std::map<int64_t, Log::Segment>::iterator Log::segment_for(int64_t offset) {
   return std::prev(it);
 }
 
+std::pair<uint64_t, int64_t> Log::index_floor(const Segment& seg, int64_t offset) {
+  auto e = std::upper_bound(seg.index.begin(), seg.index.end(), offset,
+                            [](int64_t o, const IndexEntry& x) { return o < x.offset; });
+  if (e == seg.index.begin()) return {0, seg.base_offset};
+  return {std::prev(e)->position, std::prev(e)->offset};
+}
+
 absl::StatusOr<Log::Located> Log::locate(Segment& seg, int64_t offset) {
   KEEL_CHECK(offset >= seg.base_offset && offset < seg.next_offset);
   if (absl::Status s = ensure_indexed(seg); !s.ok()) return s;
-  uint64_t position = 0;
-  int64_t expected = seg.base_offset;
-  auto e = std::upper_bound(seg.index.begin(), seg.index.end(), offset,
-                            [](int64_t o, const IndexEntry& x) { return o < x.offset; });
-  if (e != seg.index.begin()) {
-    position = std::prev(e)->position;
-    expected = std::prev(e)->offset;
-  }
+  // Plain variables: the lambdas below capture them (clang-14 cannot capture bindings).
+  uint64_t position;
+  int64_t expected;
+  std::tie(position, expected) = index_floor(seg, offset);
   // The frame stepped over last: its lastOffsetDelta (not covered by the frame CRC) decided
   // `expected`, so when the next frame does not match, the fault may be in it.
   std::optional<Located> stepped;
@@ -478,14 +482,10 @@ absl::StatusOr<uint64_t> Log::boundary_position(Segment& seg, int64_t offset) {
   if (offset == seg.base_offset) return uint64_t{0};
   if (offset == seg.next_offset) return seg.size;
   if (absl::Status s = ensure_indexed(seg); !s.ok()) return s;
-  uint64_t position = 0;
-  int64_t expected = seg.base_offset;
-  auto e = std::upper_bound(seg.index.begin(), seg.index.end(), offset,
-                            [](int64_t o, const IndexEntry& x) { return o < x.offset; });
-  if (e != seg.index.begin()) {
-    position = std::prev(e)->position;
-    expected = std::prev(e)->offset;
-  }
+  // Plain variables: the lambdas below capture them (clang-14 cannot capture bindings).
+  uint64_t position;
+  int64_t expected;
+  std::tie(position, expected) = index_floor(seg, offset);
   Bytes& frame = read_buf_;
   while (expected < offset) {
     auto damaged = [&](std::string reason) {

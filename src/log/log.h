@@ -29,6 +29,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -279,6 +280,8 @@ class Log {
     BatchHeader header;
   };
   absl::StatusOr<Located> locate(Segment& seg, int64_t offset);
+  // The indexed frame at or before `offset`: (position, base offset), or the segment start.
+  static std::pair<uint64_t, int64_t> index_floor(const Segment& seg, int64_t offset);
   // locate() relies on what the frame CRC covers (base offset, length) of the frames it
   // steps over: a wrong lastOffsetDelta there shows as the next frame's base not matching.
   // The located frame's own lastOffsetDelta (and timestamps) are covered only by the Kafka
