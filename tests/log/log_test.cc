@@ -337,13 +337,7 @@ TEST(Log, TruncateDamagedSurvivesACrashAtEveryStep) {
       ASSERT_TRUE(log->append(b, i).ok());
       fresh.push_back(b);
     }
-    bool synced = false;
-    log->sync([&](absl::Status s) { synced = s.ok(); });
-    for (int i = 0; i < steps; i++) {
-      if (!rig.scheduler.step()) break;
-    }
-    log.reset();
-    rig.disk.crash();
+    const bool synced = testing::sync_then_crash(rig, log, steps);
     auto again = open_log(rig, o);
     // Which log came back is decided by the first batch at or after the cut that differs.
     int side = 0;  // 0: undecided, 1: old, 2: fresh
@@ -428,13 +422,7 @@ TEST(Log, AdvanceStartDuringATruncationBarrier) {
       Bytes last = make_batch(1, 1, 3);
       ASSERT_TRUE(log->append(last, {}).ok());
       set_base_offset(last, 2);
-      bool synced = false;
-      log->sync([&](absl::Status s) { synced = s.ok(); });
-      for (int i = 0; i < steps; i++) {
-        if (!rig.scheduler.step()) break;
-      }
-      log.reset();
-      rig.disk.crash();
+      const bool synced = testing::sync_then_crash(rig, log, steps);
       auto again = open_log(rig);
       auto all = testing::read_all(*again, again->start_offset());
       ASSERT_TRUE(all.ok()) << all.status();

@@ -46,6 +46,17 @@ absl::Status sync_and_wait(SimRig& rig, Log& log) {
   return *result;
 }
 
+bool sync_then_crash(SimRig& rig, std::unique_ptr<Log>& log, int steps) {
+  bool synced = false;
+  log->sync([&](absl::Status s) { synced = s.ok(); });
+  for (int i = 0; i < steps; i++) {
+    if (!rig.scheduler.step()) break;
+  }
+  log.reset();
+  rig.disk.crash();
+  return synced;
+}
+
 absl::StatusOr<Bytes> read_all(Log& log, int64_t from) {
   Bytes all;
   int64_t at = from;

@@ -29,6 +29,10 @@ struct SimRig {
 // Calls log.sync and runs the rig until it completes; returns its status.
 absl::Status sync_and_wait(SimRig& rig, Log& log);
 
+// Calls log.sync, runs at most `steps` events, then drops the log and crashes the disk (a
+// power loss mid-round); returns whether the sync had completed successfully.
+bool sync_then_crash(SimRig& rig, std::unique_ptr<Log>& log, int steps);
+
 // The bytes of every batch in [from, log.next_offset()) read one batch at a time, or the
 // first read error.
 absl::StatusOr<Bytes> read_all(Log& log, int64_t from);
