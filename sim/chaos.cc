@@ -97,7 +97,6 @@ class Checker final : public cluster::ReplicaObserver {
                       node, index, count, term, crc, index, c.count, c.term, c.crc));
     }
     c.min_reporter_term = std::min(c.min_reporter_term, reporter_term);
-    committed_max_ = std::max(committed_max_, index + count - 1);
     uint64_t& applied = applied_max_[size_t(node - 1)];
     applied = std::max(applied, index + count - 1);
   }
@@ -184,9 +183,11 @@ class Checker final : public cluster::ReplicaObserver {
   // corrupted: then it may lack them, but never hold different ones).
   void check_durable(int i, const cluster::Replica& r, std::string_view when) {
     // Retention and snapshots drop only committed entries.
-    if (r.storage().first_index() > committed_max_ + 1 && !excused_.contains(i)) {
+    const uint64_t committed_max =
+        committed_.empty() ? 0 : committed_.rbegin()->first + committed_.rbegin()->second.count - 1;
+    if (r.storage().first_index() > committed_max + 1 && !excused_.contains(i)) {
       violation(fmt::format("{}: n{} log starts at {}, beyond everything committed ({})", when,
-                            i + 1, r.storage().first_index(), committed_max_));
+                            i + 1, r.storage().first_index(), committed_max));
     }
     const auto& b = r.storage().boundaries();
     uint64_t& checked = durable_checked_[size_t(i)];
@@ -250,7 +251,6 @@ class Checker final : public cluster::ReplicaObserver {
   std::map<uint64_t, uint64_t> leaders_;  // term -> node id
   std::map<uint64_t, Committed> committed_;
   std::vector<uint64_t> applied_max_;
-  uint64_t committed_max_ = 0;  // the highest offset any replica committed
   // Incremental scans: per broker, the incarnation and cuts already seen, and how far its
   // committed entries were verified; per pair, how far the two logs were verified equal.
   struct Seen {
