@@ -82,6 +82,7 @@ void Raft::reset(uint64_t term) {
   votes_.clear();
   progress_.clear();
   leader_matched_ = {};
+  repair_target_.reset();
   uncommitted_.clear();
   uncommitted_bytes_ = 0;
 }
@@ -304,6 +305,7 @@ void Raft::report_storage_fault(uint64_t lo, uint64_t hi) {
     become_follower(term_, kNone);
   }
   leader_matched_ = {};
+  repair_target_.reset();  // only a leader's word from after the fault counts
 }
 
 void Raft::report_storage_repaired() {
@@ -312,14 +314,22 @@ void Raft::report_storage_repaired() {
   logf("storage repaired (reported)");
 }
 
+void Raft::note_leader_last(const Message& m) {
+  // The first word from the current leader after the fault: its log then holds every entry
+  // this replica may have helped commit (docs/raft.md, "Storage faults").
+  if (faulted_ && !repair_target_ && m.from() == lead_) repair_target_ = m.leader_last();
+}
+
 void Raft::maybe_clear_fault() {
   if (!faulted_ || role_ != Role::kFollower || lead_ == kNone) return;
-  if (leader_matched_.index < repair_through_) return;
-  if (log_.durable_last() < repair_through_) return;
+  // Either bound suffices: everything this replica may have acknowledged, or the current
+  // leader's whole log as of its first message after the fault.
+  const uint64_t through = std::min(repair_through_, repair_target_.value_or(repair_through_));
+  if (leader_matched_.index < through) return;
+  if (log_.durable_last() < through) return;
   if (log_.term(leader_matched_.index) != leader_matched_.term) return;
   faulted_ = false;
-  logf(fmt::format("storage repaired through {} from leader {} at term {}", repair_through_, lead_,
-                   term_));
+  logf(fmt::format("storage repaired through {} from leader {} at term {}", through, lead_, term_));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -339,7 +349,8 @@ absl::Status validate_message(const Message& m) {
     return bad(fmt::format("log term {} or hint term {} above term {}", m.log_term(), m.hint_term(),
                            m.term()));
   }
-  if (m.index() > kIndexMax || m.commit() > kIndexMax || m.reject_hint() > kIndexMax) {
+  if (m.index() > kIndexMax || m.commit() > kIndexMax || m.reject_hint() > kIndexMax ||
+      m.leader_last() > kIndexMax) {
     return bad("offset out of range");
   }
   if (m.has_snapshot()) {
@@ -361,6 +372,9 @@ absl::Status validate_message(const Message& m) {
     }
     next = e.index() + e.count();
     term = e.term();
+  }
+  if (m.type() == MSG_APP && m.leader_last() < next - 1) {
+    return bad(fmt::format("leader's last {} before its MsgApp's end {}", m.leader_last(), next - 1));
   }
   return absl::OkStatus();
 }
@@ -615,6 +629,7 @@ void Raft::handle_vote_response(const Message& m) {
 }
 
 void Raft::handle_append(const Message& m) {
+  note_leader_last(m);
   Message r;
   r.set_type(MSG_APP_RESP);
   r.set_to(m.from());
@@ -643,6 +658,8 @@ void Raft::handle_append(const Message& m) {
 }
 
 void Raft::handle_heartbeat(const Message& m) {
+  note_leader_last(m);
+  maybe_clear_fault();
   log_.commit_to(std::min(m.commit(), log_.last_index()));
   Message r;
   r.set_type(MSG_HEARTBEAT_RESP);
@@ -651,6 +668,7 @@ void Raft::handle_heartbeat(const Message& m) {
 }
 
 void Raft::handle_snapshot(const Message& m) {
+  note_leader_last(m);
   const SnapshotMeta& meta = m.snapshot();
   Message r;
   r.set_type(MSG_APP_RESP);
@@ -767,6 +785,7 @@ bool Raft::send_append(uint64_t to) {
     *m.mutable_snapshot() = log_.snapshot_meta();
     // Membership is static: the receiver checks that the voters are its own.
     m.mutable_snapshot()->mutable_conf()->mutable_voters()->Assign(voters_.begin(), voters_.end());
+    m.set_leader_last(log_.last_index());
     pr.become_snapshot(m.snapshot().index());
     logf(fmt::format("sent snapshot at {} to {}", m.snapshot().index(), to));
     send(std::move(m));
@@ -779,6 +798,7 @@ bool Raft::send_append(uint64_t to) {
   m.set_index(prev);
   m.set_log_term(*prev_term);
   m.set_commit(log_.committed());
+  m.set_leader_last(log_.last_index());
   if (pr.next <= log_.last_index()) {
     auto entries = log_.slice(pr.next, log_.last_index() + 1, cfg_.max_msg_bytes);
     if (!entries.ok()) {
@@ -827,6 +847,7 @@ void Raft::bcast_heartbeat() {
     m.set_to(v);
     // Never tell a follower to commit past what it is known to hold.
     m.set_commit(std::min(progress_.at(v).match, log_.committed()));
+    m.set_leader_last(log_.last_index());
     send(std::move(m));
   }
 }

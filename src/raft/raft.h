@@ -164,6 +164,7 @@ class Raft {
   std::vector<Entry> log_entries() const;
   bool storage_faulted() const { return faulted_; }
   uint64_t repair_through() const { return repair_through_; }
+  std::optional<uint64_t> repair_target() const { return repair_target_; }
   const std::vector<uint64_t>& voters() const { return voters_; }
   // The leader's view of a follower (nullptr unless leader).
   const Progress* progress(uint64_t peer) const;
@@ -212,6 +213,7 @@ class Raft {
   void release(Message m);
   HardState hard_state() const;
   void maybe_clear_fault();
+  void note_leader_last(const Message& m);
   uint64_t quorum() const { return voters_.size() / 2 + 1; }
   bool is_voter(uint64_t id) const;
   void logf(std::string_view text) const;
@@ -238,6 +240,8 @@ class Raft {
 
   bool faulted_ = false;
   uint64_t repair_through_ = 0;
+  // Storage fault: the current leader's last offset in its first message after the fault.
+  std::optional<uint64_t> repair_target_;
   LogPosition leader_matched_;  // last position a current-term leader's append matched
 
   // Output.

@@ -266,7 +266,10 @@ std::string Interpreter::status(uint64_t id) {
       "{}: {} Term:{} Vote:{} Lead:{} Log:[{}, {}] Durable:{} Commit:{} Applied:{}{}\n", id,
       role_name(r.role()), r.term(), r.vote(), r.leader(), r.first_index(), r.last_index(),
       r.durable_last(), r.committed(), r.applied(),
-      r.storage_faulted() ? fmt::format(" Faulted(repair through {})", r.repair_through()) : "");
+      !r.storage_faulted()            ? ""
+      : r.repair_target().has_value() ? fmt::format(" Faulted(repair through {}, leader's last {})",
+                                                    r.repair_through(), *r.repair_target())
+                                      : fmt::format(" Faulted(repair through {})", r.repair_through()));
   if (r.role() == Role::kLeader) {
     for (uint64_t v : r.voters()) {
       const Progress* p = r.progress(v);
@@ -359,7 +362,7 @@ INSTANTIATE_TEST_SUITE_P(Raft, Interaction, ::testing::ValuesIn(scripts()),
 TEST(Interaction, AllScriptsPresent) {
   const auto found = scripts();
   for (const char* want : {"election", "prevote", "checkquorum", "transfer", "replication",
-                           "conflict", "snapshot", "storage_fault"}) {
+                           "conflict", "snapshot", "storage_fault", "storage_fault_unknown"}) {
     EXPECT_NE(std::find(found.begin(), found.end(), want), found.end()) << want;
   }
 }

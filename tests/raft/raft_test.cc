@@ -21,7 +21,9 @@ Message app(uint64_t prev, std::vector<std::pair<uint64_t, uint32_t>> entries) {
     e->set_index(index);
     e->set_count(count);
     e->set_term(3);
+    m.set_leader_last(index + count - 1);
   }
+  if (entries.empty()) m.set_leader_last(prev);
   return m;
 }
 
@@ -42,6 +44,9 @@ TEST(ValidateMessage, RejectsMalformed) {
   EXPECT_FALSE(validate_message(m).ok());
   m = app(4, {});
   m.set_type(MessageType(99));
+  EXPECT_FALSE(validate_message(m).ok());
+  m = app(4, {{5, 3}});
+  m.set_leader_last(6);  // a leader's log ends no earlier than what it sends
   EXPECT_FALSE(validate_message(m).ok());
 }
 
