@@ -1,15 +1,15 @@
 // Fuzzes DurableMark::open (cluster/durable_mark.h) over arbitrary file contents on the
-// simulated disk: it must never crash; value() must come from a slot that is fully readable,
-// carries the magic and a verifying CRC (the newest such slot, slot 0 on a tie), damaged()
-// must say exactly "bytes but no readable slot"; and a write() after open must be what the
-// next open reads back.
+// simulated disk: it must never crash; value() must come from a copy that is fully readable,
+// carries the magic, a verifying CRC and its own slot number (the newest such copy, the
+// lowest slot on a tie), damaged() must say exactly "bytes but no valid copy"; and a write()
+// after open must be what the next open reads back.
 //
-// Input: u8 flags | u16 file size (big-endian, modulo 3 sectors + 1) | up to 24 bytes of slot
-// 0 | up to 24 bytes of slot 1 | up to 8 bytes: the offset to write. The file is zeros with
-// the slot bytes copied in at 0 and kSectorBytes (cut at the file size). Flags: bit 0/1 give
-// slot 0/1 a valid magic and CRC over its bytes (so the fuzzer reaches well-formed slots with
-// arbitrary sequences and offsets), bit 2/3 make sector 0/1 unreadable, bit 4 writes a mark
-// after open and reopens.
+// Input: u8 flags | u16 file size (big-endian, modulo 4 sectors + 1) | up to 28 bytes for each
+// of the 3 slots | up to 8 bytes: the offset to write. The file is zeros with the slot bytes
+// copied in at 0, kSectorBytes and 2 * kSectorBytes (cut at the file size). Flags: bit 0/1/2
+// give slot 0/1/2 a valid magic and CRC over its bytes (so the fuzzer reaches well-formed
+// copies with arbitrary slot numbers, sequences and offsets), bit 3 makes sector 1 unreadable,
+// bit 4 writes a mark after open and reopens.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -26,8 +26,9 @@ namespace {
 
 using namespace keel;
 
-constexpr size_t kSlotBytes = 24;
-constexpr uint32_t kMagic = 0x4B444D31;
+constexpr size_t kSlotBytes = cluster::DurableMark::kSlotBytes;
+constexpr int kSlots = cluster::DurableMark::kSlots;
+constexpr uint32_t kMagic = 0x4B444D32;
 const char* const kPath = "mark";
 
 void run(sim::Scheduler& s) {
@@ -41,26 +42,25 @@ struct Expected {
   bool damaged = false;
 };
 
-Expected expect(const Bytes& file, const bool unreadable[2]) {
+Expected expect(const Bytes& file, const bool unreadable[kSlots]) {
   Expected out;
   uint64_t best = 0;
-  bool any_bytes = false;
-  for (int slot = 0; slot < 2; slot++) {
+  for (int slot = 0; slot < kSlots; slot++) {
     const size_t at = size_t(slot) * env::kSectorBytes;
     if (at >= file.size()) continue;
-    any_bytes = true;
     if (unreadable[slot] || file.size() - at < kSlotBytes) continue;
     const uint8_t* p = file.data() + at;
-    if (get_be32(p) != kMagic || crc32c(ByteView(p, 20)) != get_be32(p + 20)) continue;
-    const uint64_t seq = get_be64(p + 4);
-    const int64_t offset = int64_t(get_be64(p + 12));
+    if (get_be32(p) != kMagic || crc32c(ByteView(p, 24)) != get_be32(p + 24)) continue;
+    if (get_be32(p + 4) != uint32_t(slot)) continue;
+    const uint64_t seq = get_be64(p + 8);
+    const int64_t offset = int64_t(get_be64(p + 16));
     if (offset < 0 || seq > cluster::DurableMark::kSequenceMax) continue;
     if (!out.value || seq > best) {
       out.value = offset;
       best = seq;
     }
   }
-  out.damaged = any_bytes && !out.value;
+  out.damaged = !file.empty() && !out.value;
   return out;
 }
 
@@ -69,23 +69,23 @@ Expected expect(const Bytes& file, const bool unreadable[2]) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 3) return 0;
   const uint8_t flags = data[0];
-  const size_t file_size = get_be16(data + 1) % (3 * env::kSectorBytes + 1);
+  const size_t file_size = get_be16(data + 1) % (4 * env::kSectorBytes + 1);
   ByteView rest(data + 3, size - 3);
   Bytes file(file_size, 0);
-  bool unreadable[2] = {false, false};
-  for (int slot = 0; slot < 2; slot++) {
+  bool unreadable[kSlots] = {false, false, false};
+  for (int slot = 0; slot < kSlots; slot++) {
     uint8_t buf[kSlotBytes] = {};
     const size_t n = std::min(rest.size(), kSlotBytes);
     std::memcpy(buf, rest.data(), n);
     rest = rest.subspan(n);
     if (flags & (1 << slot)) {
       put_be32(buf, kMagic);
-      put_be32(buf + 20, crc32c(ByteView(buf, 20)));
+      put_be32(buf + 24, crc32c(ByteView(buf, 24)));
     }
     const size_t at = size_t(slot) * env::kSectorBytes;
     if (at < file.size()) {
       std::memcpy(file.data() + at, buf, std::min(kSlotBytes, file.size() - at));
-      unreadable[slot] = (flags & (4 << slot)) != 0;
+      unreadable[slot] = slot == 1 && (flags & 8) != 0;
     }
   }
   int64_t to_write = 0;
@@ -104,7 +104,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     run(scheduler);
     KEEL_CHECK(synced);
   }
-  for (int slot = 0; slot < 2; slot++) {
+  for (int slot = 0; slot < kSlots; slot++) {
     if (unreadable[slot]) KEEL_CHECK(disk.make_unreadable(kPath, uint64_t(slot)).ok());
   }
 
@@ -116,7 +116,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   KEEL_CHECK((*mark)->damaged() == want.damaged);
   if (!(flags & 16)) return 0;
 
-  // A write after open is what the next open finds (it must not lose to the older slot).
+  // A write after open is what the next open finds (it must not lose to an older copy).
   bool done = false;
   absl::Status status;
   (*mark)->write(to_write, [&](absl::Status s) {

@@ -95,26 +95,28 @@ def write(target, name, data):
         f.write(data)
 
 
-def slot(seq, offset):
-    # magic and CRC are filled in by the target when the flag asks (bits 0 and 1)
-    return b"KDM1" + struct.pack(">Qq", seq, offset) + b"\0\0\0\0"
+def slot(n, seq, offset):
+    # magic and CRC are filled in by the target when the flag asks (bits 0, 1 and 2)
+    return b"KDM2" + struct.pack(">IQq", n, seq, offset) + b"\0\0\0\0"
 
 
 def durable_mark():
     t = "durable_mark_fuzz"
     sector = 4096
     write(t, "empty", bytes([0]) + struct.pack(">H", 0))
-    write(t, "both_valid_then_write",
-          bytes([0x13]) + struct.pack(">H", 2 * sector) + slot(7, 100) + slot(8, 200) +
-          struct.pack(">q", 300))
-    write(t, "slot1_torn", bytes([0x01]) + struct.pack(">H", 2 * sector) + slot(7, 100) +
-          b"\xff" * 24)
-    write(t, "slot0_unreadable", bytes([0x07]) + struct.pack(">H", 2 * sector) + slot(9, 10) +
-          slot(8, 5))
-    write(t, "short_second_slot", bytes([0x03]) + struct.pack(">H", sector + 10) + slot(1, 1) +
-          slot(2, 2))
-    write(t, "newest_first", bytes([0x13]) + struct.pack(">H", 2 * sector) + slot(12, 40) +
-          slot(11, 30) + struct.pack(">q", 41))
+    write(t, "all_valid_then_write",
+          bytes([0x17]) + struct.pack(">H", 3 * sector) + slot(0, 7, 100) + slot(1, 7, 100) +
+          slot(2, 7, 100) + struct.pack(">q", 300))
+    write(t, "one_torn", bytes([0x03]) + struct.pack(">H", 3 * sector) + slot(0, 7, 100) +
+          slot(1, 7, 100) + b"\xff" * 28)
+    write(t, "middle_unreadable", bytes([0x0f]) + struct.pack(">H", 3 * sector) +
+          slot(0, 9, 10) + slot(1, 9, 10) + slot(2, 8, 5))
+    write(t, "misplaced_copy", bytes([0x07]) + struct.pack(">H", 3 * sector) + slot(0, 4, 1) +
+          slot(0, 5, 2) + slot(2, 4, 1))
+    write(t, "short_last_slot", bytes([0x07]) + struct.pack(">H", 2 * sector + 10) +
+          slot(0, 1, 1) + slot(1, 2, 2) + slot(2, 2, 2))
+    write(t, "mixed_sequences", bytes([0x17]) + struct.pack(">H", 3 * sector) +
+          slot(0, 12, 40) + slot(1, 11, 30) + slot(2, 12, 40) + struct.pack(">q", 41))
 
 
 def op_msg(m, code=0):

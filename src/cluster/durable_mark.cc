@@ -1,27 +1,28 @@
 #include "cluster/durable_mark.h"
 
 #include "base/bytes.h"
-#include "base/check.h"
 #include "base/crc32c.h"
 
 namespace keel::cluster {
 namespace {
 
-constexpr size_t kSlotBytes = 24;
-constexpr uint32_t kMagic = 0x4B444D31;  // "KDM1"
+constexpr uint32_t kMagic = 0x4B444D32;  // "KDM2"
+constexpr size_t kCrcAt = DurableMark::kSlotBytes - 4;
 
-struct Slot {
+struct Copy {
   uint64_t sequence = 0;
   int64_t offset = 0;
 };
 
-std::optional<Slot> decode(const uint8_t* p) {
+std::optional<Copy> decode(const uint8_t* p, int slot) {
   if (get_be32(p) != kMagic) return std::nullopt;
-  if (crc32c(ByteView(p, 20)) != get_be32(p + 20)) return std::nullopt;
-  const Slot s{get_be64(p + 4), int64_t(get_be64(p + 12))};
-  // Never written by write(): a buggy or hostile writer. Treat the slot as lost.
-  if (s.offset < 0 || s.sequence > DurableMark::kSequenceMax) return std::nullopt;
-  return s;
+  if (crc32c(ByteView(p, kCrcAt)) != get_be32(p + kCrcAt)) return std::nullopt;
+  // A copy in another slot's sector arrived by a misdirected write: not this slot's value.
+  if (get_be32(p + 4) != uint32_t(slot)) return std::nullopt;
+  const Copy c{get_be64(p + 8), int64_t(get_be64(p + 16))};
+  // Never written by write(): a buggy or hostile writer. Treat the copy as lost.
+  if (c.offset < 0 || c.sequence > DurableMark::kSequenceMax) return std::nullopt;
+  return c;
 }
 
 }  // namespace
@@ -32,51 +33,61 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::open(env::Disk& disk,
   if (!file.ok()) return file.status();
   std::unique_ptr<DurableMark> mark(new DurableMark(*std::move(file)));
   const uint64_t size = mark->file_->size();
-  bool any_bytes = false;
-  for (int slot = 0; slot < 2; slot++) {
+  for (int slot = 0; slot < kSlots; slot++) {
     uint8_t buf[kSlotBytes] = {};
     const uint64_t at = uint64_t(slot) * env::kSectorBytes;
     if (at >= size) continue;
-    any_bytes = true;
     auto n = mark->file_->read(at, buf);
-    if (!n.ok() || *n < kSlotBytes) continue;  // unreadable or short: this slot is lost
-    auto s = decode(buf);
-    if (s && (!mark->value_ || s->sequence > mark->sequence_)) {
-      mark->value_ = s->offset;
-      mark->sequence_ = s->sequence;
-      mark->newest_slot_ = slot;
+    if (!n.ok() || *n < kSlotBytes) continue;  // unreadable or short: this copy is lost
+    auto c = decode(buf, slot);
+    if (c && (!mark->value_ || c->sequence > mark->sequence_)) {
+      mark->value_ = c->offset;
+      mark->sequence_ = c->sequence;
     }
   }
-  mark->damaged_ = any_bytes && !mark->value_;
+  mark->damaged_ = size > 0 && !mark->value_;
   return mark;
 }
 
 void DurableMark::write(int64_t offset, env::DoneFn done) {
-  KEEL_CHECK(!writing_, "one durable-mark write at a time");
-  if (sequence_ >= kSequenceMax) {
-    return done(absl::DataLossError("durable mark: sequence exhausted"));
-  }
-  const int slot = 1 - newest_slot_;
-  uint8_t buf[kSlotBytes];
-  put_be32(buf, kMagic);
-  put_be64(buf + 4, sequence_ + 1);
-  put_be64(buf + 12, uint64_t(offset));
-  put_be32(buf + 20, crc32c(ByteView(buf, 20)));
-  if (auto st = file_->write(uint64_t(slot) * env::kSectorBytes, ByteView(buf, kSlotBytes));
-      !st.ok()) {
-    return done(st);
-  }
-  writing_ = true;
-  file_->sync([this, slot, offset, done = std::move(done)](absl::Status s) mutable {
-    writing_ = false;
+  queue_.push_back({offset, std::move(done)});
+  if (queue_.size() == 1) start_next();
+}
+
+void DurableMark::start_next() {
+  if (queue_.empty()) return;
+  const int64_t offset = queue_.front().offset;
+  auto finish = [this](absl::Status s) {
+    Queued q = std::move(queue_.front());
+    queue_.pop_front();
+    // A failed write may still have left copies with this sequence: never reuse it.
+    sequence_++;
     if (s.ok()) {
-      sequence_++;
-      newest_slot_ = slot;
-      value_ = offset;
+      value_ = q.offset;
       damaged_ = false;
     }
-    done(s);
-  });
+    start_next();  // before done(): it may queue another write
+    q.done(s);
+  };
+  if (sequence_ >= kSequenceMax) {
+    Queued q = std::move(queue_.front());
+    queue_.pop_front();
+    start_next();
+    return q.done(absl::DataLossError("durable mark: sequence exhausted"));
+  }
+  for (int slot = 0; slot < kSlots; slot++) {
+    uint8_t buf[kSlotBytes];
+    put_be32(buf, kMagic);
+    put_be32(buf + 4, uint32_t(slot));
+    put_be64(buf + 8, sequence_ + 1);
+    put_be64(buf + 16, uint64_t(offset));
+    put_be32(buf + kCrcAt, crc32c(ByteView(buf, kCrcAt)));
+    if (auto st = file_->write(uint64_t(slot) * env::kSectorBytes, ByteView(buf, kSlotBytes));
+        !st.ok()) {
+      return finish(st);
+    }
+  }
+  file_->sync(std::move(finish));
 }
 
 }  // namespace keel::cluster

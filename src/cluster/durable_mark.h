@@ -2,17 +2,26 @@
 // anything, so that recovery can tell a torn tail (never acknowledged, safe to drop) from
 // lost acknowledged data (a storage fault: the replica must abstain until repaired).
 //
-// The file holds two slots, one sector each: "KDM1" | u64 sequence | i64 offset | u32 CRC-32C.
-// A slot counts only if it is fully readable, its CRC verifies, its offset is >= 0 and its
-// sequence is at most kSequenceMax (so that the next sequence never wraps); otherwise it is
-// as if lost.
-// write() fills the slot the newest one is not in, then syncs; a crash during it can only
-// damage that slot, so the other still holds the previous value, which covers everything
-// acknowledged before the write began. The replica acknowledges nothing a round made durable
-// until the mark of that round is durable too.
+// The file holds kSlots copies of the mark, one per sector:
+//   "KDM2" | u32 slot number | u64 sequence | i64 offset | u32 CRC-32C of the 24 bytes before.
+// A copy counts only if it is fully readable, its CRC verifies, it sits in the sector its slot
+// number names (a misdirected write lands a copy elsewhere), its offset is >= 0 and its
+// sequence is at most kSequenceMax (so that the next sequence never wraps).
+//
+// write() writes every copy with the next sequence, then syncs once; the mark is the valid
+// copy with the highest sequence. Why three copies: once a write has completed, one
+// corruption event touches at most two of them (a misdirected write leaves its own sector
+// stale and damages another), so a valid copy of the newest mark survives it; a crash during
+// a write leaves each copy old, new or torn, never a value older than the previous write's.
+// When the file holds bytes but no valid copy, the mark is unknown (damaged()): the replica
+// cannot bound what it may have lost (docs/fault-model.md).
+//
+// The replica acknowledges nothing a round made durable until the mark of that round is
+// durable too. Writes queue: each starts when the previous one is durable.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,6 +33,8 @@ namespace keel::cluster {
 
 class DurableMark {
  public:
+  static constexpr int kSlots = 3;
+  static constexpr size_t kSlotBytes = 28;
   // No honest file gets near it (one write per sync); a write past it fails with DataLoss.
   static constexpr uint64_t kSequenceMax = uint64_t{1} << 62;
 
@@ -31,23 +42,32 @@ class DurableMark {
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DurableMark>> open(env::Disk& disk,
                                                                          const std::string& path);
 
-  // The newest readable mark; nullopt when none was ever written.
+  // The durable mark; nullopt when none was ever written (or when damaged()).
   std::optional<int64_t> value() const { return value_; }
-  // True when the file holds bytes but no slot is readable: the mark is unknown.
+  // True when the file holds bytes but no valid copy: the mark is unknown.
   bool damaged() const { return damaged_; }
+  // What the mark will say once every queued write is durable (value() when none is queued).
+  std::optional<int64_t> latest() const {
+    return queue_.empty() ? value_ : std::optional<int64_t>(queue_.back().offset);
+  }
 
-  // Records `offset` durably; `done` runs on the loop. One write at a time.
+  // Records `offset` durably, after the writes already queued; `done` runs on the loop.
   void write(int64_t offset, env::DoneFn done);
 
  private:
+  struct Queued {
+    int64_t offset;
+    env::DoneFn done;
+  };
+
   explicit DurableMark(std::unique_ptr<env::File> file) : file_(std::move(file)) {}
+  void start_next();
 
   std::unique_ptr<env::File> file_;
   std::optional<int64_t> value_;
   uint64_t sequence_ = 0;
-  int newest_slot_ = 1;  // so the first write goes to slot 0
   bool damaged_ = false;
-  bool writing_ = false;
+  std::deque<Queued> queue_;  // front() is in flight
 };
 
 }  // namespace keel::cluster

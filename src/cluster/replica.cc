@@ -189,7 +189,7 @@ void Replica::scrub() {
 
 void Replica::maybe_retain() {
   if (options_.retention_bytes == 0 && options_.retention_ms <= 0) return;
-  if (failed() || state_dirty_) return;
+  if (failed() || state_dirty_ || held_) return;
   const uint64_t bytes_max = options_.retention_bytes == 0 ? UINT64_MAX : options_.retention_bytes;
   const std::optional<int64_t> point =
       log_->retention_point(env_.clock().wall_time_ms(), bytes_max, options_.retention_ms);
@@ -234,10 +234,11 @@ void Replica::transfer_leadership(uint64_t to) {
 }
 
 void Replica::process_ready() {
-  if (in_ready_ || failed()) return;
+  if (in_ready_ || failed() || held_) return;
   in_ready_ = true;
   while (!failed() && raft_->has_ready()) {
     raft::Ready rd = raft_->take_ready();
+    if (hold_for_mark(rd)) break;
     const bool empty = rd.entries.empty() && rd.messages.empty() && rd.committed_entries.empty() &&
                        !rd.snapshot && !rd.hard_state && !rd.must_persist && !rd.role && !rd.leader;
     handle_ready(rd);
@@ -250,9 +251,49 @@ void Replica::process_ready() {
     }
   }
   in_ready_ = false;
-  if (failed()) return;
+  if (failed() || held_) return;
   check_damage();
   maybe_persist();
+}
+
+bool Replica::hold_for_mark(raft::Ready& rd) {
+  // Where this Ready cuts the log (a conflicting suffix, or what a snapshot replaces).
+  const uint64_t end = uint64_t(log_->next_offset());
+  uint64_t cut = UINT64_MAX;
+  if (rd.snapshot && rd.snapshot->index() + 1 < end &&
+      storage_->first_index() <= storage_->last_index()) {
+    const uint64_t start = rd.snapshot->index() + 1;
+    cut = start < storage_->first_index() ? storage_->first_index() : storage_->entry_start(start);
+  }
+  if (!rd.entries.empty() && rd.entries.front().index() < end) {
+    cut = std::min(cut, rd.entries.front().index());
+  }
+  if (cut == UINT64_MAX) return false;
+  // The mark may claim the entries being cut (this replica acknowledged them; they were never
+  // committed, or a leader would not replace them). If the cut became durable first, a crash
+  // would leave a log ending before the mark: recovery would take the cut for lost data and
+  // abstain. So the mark comes down first, and the Ready waits (keel sim --seed 326
+  // --seconds 60 lost liveness that way). While faulted, the mark keeps its claim.
+  int64_t needed = int64_t(cut);
+  if (raft_->storage_faulted()) needed = std::max(needed, int64_t(raft_->repair_through()) + 1);
+  if (mark_->latest().value_or(-1) <= needed) return false;
+  env_.trace().event(
+      "replica.lower_mark",
+      fmt::format("p{} mark {} -> {} before a cut", options_.partition, *mark_->latest(), needed));
+  held_ = std::move(rd);
+  mark_ceiling_ = needed;
+  mark_->write(needed, [this, alive = alive_](absl::Status s) {
+    if (!*alive) return;
+    if (!s.ok()) return fail(s);
+    raft::Ready rd = std::move(*held_);
+    held_.reset();
+    mark_ceiling_.reset();  // the log's durable offset now reflects the cut
+    in_ready_ = true;
+    handle_ready(rd);
+    in_ready_ = false;
+    process_ready();
+  });
+  return true;
 }
 
 void Replica::handle_ready(raft::Ready& rd) {
@@ -318,6 +359,7 @@ void Replica::apply_committed(const std::vector<raft::Entry>& entries) {
 }
 
 void Replica::check_damage() {
+  if (held_) return;  // after the held Ready: its entries are not in the log yet
   // Each pass cuts at the first damaged offset; the cut may find an earlier damaged batch
   // (DataLoss with a new damage() record): cut again there. Every pass lowers the cut.
   for (int pass = 0; pass < 64; pass++) {
@@ -346,15 +388,15 @@ void Replica::check_damage() {
 void Replica::check_lost_tail() {
   // The mark says the log was durable below D when this replica last acknowledged; if the
   // recovered log ends before D, acknowledged entries are gone (a corruption the log
-  // recovery could not tell from a torn tail). If the mark itself is unreadable, any
-  // recovery truncation may have cut acknowledged entries: bound them by the bytes cut
-  // (every offset takes at least one byte).
+  // recovery could not tell from a torn tail). If the mark itself is unknown, so is what
+  // may be lost: the fault reaches kIndexMax, and only a leader's log repairs it
+  // (docs/raft.md, "Storage faults").
   const uint64_t last = storage_->last_index();
   uint64_t lost_through = 0;
-  if (mark_->value() && log_->next_offset() < *mark_->value()) {
+  if (mark_->damaged()) {
+    lost_through = raft::kIndexMax;
+  } else if (mark_->value() && log_->next_offset() < *mark_->value()) {
     lost_through = uint64_t(*mark_->value()) - 1;
-  } else if (mark_->damaged() && log_->recovery().truncated_at_offset >= 0) {
-    lost_through = last + log_->recovery().bytes_truncated;
   }
   if (lost_through <= last) return;
   env_.trace().event("replica.lost_tail",
@@ -370,6 +412,8 @@ void Replica::sync_log(env::DoneFn done) {
     // While a storage fault is unrepaired, the mark keeps claiming what was lost, so that a
     // restart before the repair still knows to abstain.
     int64_t durable = log_->durable_offset();
+    // Below a cut that waits for the mark to come down (hold_for_mark).
+    if (mark_ceiling_) durable = std::min(durable, *mark_ceiling_);
     if (raft_->storage_faulted()) {
       durable = std::max(durable, int64_t(raft_->repair_through()) + 1);
     }

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,7 @@ class Replica {
   void on_tick();
   void process_ready();
   void handle_ready(raft::Ready& rd);
+  bool hold_for_mark(raft::Ready& rd);
   void apply_committed(const std::vector<raft::Entry>& entries);
   void check_damage();
   void check_lost_tail();
@@ -164,6 +166,10 @@ class Replica {
   env::Timer ticker_;
   absl::Status health_;
   bool in_ready_ = false;
+  // A Ready that cuts entries the durable mark claims waits until the mark is lowered to
+  // mark_ceiling_ (hold_for_mark); meanwhile no mark write claims more than that.
+  std::optional<raft::Ready> held_;
+  std::optional<int64_t> mark_ceiling_;
 
   // Group commit of Readies: everything up to to_persist_ must be durable before
   // raft_->persisted(to_persist_).

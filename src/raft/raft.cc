@@ -374,7 +374,8 @@ absl::Status validate_message(const Message& m) {
     term = e.term();
   }
   if (m.type() == MSG_APP && m.leader_last() < next - 1) {
-    return bad(fmt::format("leader's last {} before its MsgApp's end {}", m.leader_last(), next - 1));
+    return bad(
+        fmt::format("leader's last {} before its MsgApp's end {}", m.leader_last(), next - 1));
   }
   return absl::OkStatus();
 }

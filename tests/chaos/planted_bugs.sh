@@ -16,8 +16,11 @@ ninja -C "$build" -j2 keel > "$build.build.log" 2>&1 || { tail -50 "$build.build
 keel=$build/main/keel
 
 # (The same seeds pass with no bug planted: `make test` runs them in the normal build.)
+# vote_not_persisted needs a power loss between a vote and its sync, then a second candidate
+# of the same term reaching the restarted voter: about 1.5 seeds in 1,000 fail (6 of 4,000,
+# both before and after the three-copy durable mark), so it gets 3,000 seeds.
 status=0
-for entry in ack_before_sync:100 commit_prev_term:100 double_vote:100 skip_truncate:100 vote_not_persisted:800 \
+for entry in ack_before_sync:100 commit_prev_term:100 double_vote:100 skip_truncate:100 vote_not_persisted:3000 \
              sim_ack_before_sync:100 sim_unsynced_truncate:1000; do
   bug=${entry%%:*}
   seeds=${entry##*:}

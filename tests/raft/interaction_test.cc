@@ -262,14 +262,15 @@ std::string Interpreter::status(uint64_t id) {
   Node& node = cluster_.node(id);
   if (!node.raft) return fmt::format("{}: down\n", id);
   const Raft& r = *node.raft;
-  std::string out = fmt::format(
-      "{}: {} Term:{} Vote:{} Lead:{} Log:[{}, {}] Durable:{} Commit:{} Applied:{}{}\n", id,
-      role_name(r.role()), r.term(), r.vote(), r.leader(), r.first_index(), r.last_index(),
-      r.durable_last(), r.committed(), r.applied(),
-      !r.storage_faulted()            ? ""
-      : r.repair_target().has_value() ? fmt::format(" Faulted(repair through {}, leader's last {})",
-                                                    r.repair_through(), *r.repair_target())
-                                      : fmt::format(" Faulted(repair through {})", r.repair_through()));
+  std::string out =
+      fmt::format("{}: {} Term:{} Vote:{} Lead:{} Log:[{}, {}] Durable:{} Commit:{} Applied:{}{}\n",
+                  id, role_name(r.role()), r.term(), r.vote(), r.leader(), r.first_index(),
+                  r.last_index(), r.durable_last(), r.committed(), r.applied(),
+                  !r.storage_faulted() ? ""
+                  : r.repair_target().has_value()
+                      ? fmt::format(" Faulted(repair through {}, leader's last {})",
+                                    r.repair_through(), *r.repair_target())
+                      : fmt::format(" Faulted(repair through {})", r.repair_through()));
   if (r.role() == Role::kLeader) {
     for (uint64_t v : r.voters()) {
       const Progress* p = r.progress(v);
