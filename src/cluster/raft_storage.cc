@@ -18,12 +18,10 @@ RaftStorage::EntryMeta meta_of(const log::BatchHeader& h) {
 
 }  // namespace
 
-Bytes entry_batch(const raft::Entry& entry) {
+ByteView entry_batch(const raft::Entry& entry, Bytes& scratch) {
   KEEL_CHECK(entry.term() <= uint64_t(std::numeric_limits<int32_t>::max()), "term {}",
              entry.term());
-  if (!entry.data().empty()) {
-    return Bytes(entry.data().begin(), entry.data().end());
-  }
+  if (!entry.data().empty()) return as_bytes(entry.data());
   KEEL_CHECK(entry.type() == raft::ENTRY_NOOP && entry.count() == 1, "empty non-noop entry");
   // A Kafka control batch with one record (key: version 0, type 0). Deterministic: no
   // timestamps, so every replica builds identical bytes.
@@ -32,7 +30,8 @@ Bytes entry_batch(const raft::Entry& entry) {
   spec.leader_epoch = int32_t(entry.term());
   spec.attributes = log::kAttrControl;
   spec.records.push_back({Bytes{0, 0, 0, 0}, std::nullopt, 0});
-  return log::build_batch(spec);
+  scratch = log::build_batch(spec);
+  return scratch;
 }
 
 absl::Status check_entry(const raft::Entry& entry) {
@@ -163,7 +162,8 @@ absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries,
   KEEL_CHECK(first >= first_index() && first <= last_index() + 1, "write at {} outside log", first);
   if (auto st = drop_suffix(first); !st.ok()) return st;
   for (const raft::Entry& e : entries) {
-    const Bytes batch = entry_batch(e);
+    Bytes scratch;
+    const ByteView batch = entry_batch(e, scratch);
     auto r = log_.append(batch, int64_t(e.index()), now_ms);
     if (!r.ok()) return r.status();
     KEEL_CHECK_EQ(uint64_t(r->last_offset), e.index() + e.count() - 1);
@@ -175,13 +175,13 @@ absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries,
   return absl::OkStatus();
 }
 
-void RaftStorage::cache_put(const raft::Entry& e, const Bytes& batch) {
+void RaftStorage::cache_put(const raft::Entry& e, ByteView batch) {
   raft::Entry& c = cache_[e.index()];
   c.set_index(e.index());
   c.set_count(e.count());
   c.set_term(e.term());
   c.set_type(e.type());
-  c.set_data(std::string(as_chars(batch)));
+  c.set_data(as_chars(batch).data(), batch.size());
   cache_bytes_ += batch.size();
   while (cache_bytes_ > kCacheBytesMax && cache_.size() > 1) {
     cache_bytes_ -= cache_.begin()->second.data().size();

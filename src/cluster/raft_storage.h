@@ -25,8 +25,9 @@
 namespace keel::cluster {
 
 // The batch bytes to store for `entry`: its data, or for an empty no-op, a control batch
-// stamped (index, term). Requires term to fit the Kafka epoch (int32).
-Bytes entry_batch(const raft::Entry& entry);
+// stamped (index, term), built into `scratch`. Requires term to fit the Kafka epoch (int32).
+// The view lives as long as `entry` and `scratch`.
+ByteView entry_batch(const raft::Entry& entry, Bytes& scratch);
 
 // Checks that `entry` carries a well-formed batch stamped with its own index, count and
 // term (or is an empty no-op). Peers' entries are checked before they reach the core.
@@ -91,7 +92,7 @@ class RaftStorage final : public raft::LogStorage {
   void forget_from(uint64_t from);  // the boundaries and cache of a dropped suffix
   std::map<uint64_t, EntryMeta>::const_iterator containing(uint64_t offset) const;
 
-  void cache_put(const raft::Entry& e, const Bytes& batch);
+  void cache_put(const raft::Entry& e, ByteView batch);
 
   log::Log& log_;
   ReplicaState state_;

@@ -49,7 +49,8 @@ bool newer(const ReplicaState& a, const ReplicaState& b) {
 }
 
 uint32_t batch_crc(const raft::Entry& e) {
-  const Bytes batch = entry_batch(e);
+  Bytes scratch;
+  const ByteView batch = entry_batch(e, scratch);
   auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
   KEEL_CHECK(h.ok(), "committed entry {} is not a batch", e.index());
   return h->crc;

@@ -259,7 +259,7 @@ void Raft::append_entries(std::vector<Entry> entries) {
     e.set_term(term_);
     next += e.count();
   }
-  log_.append(entries);
+  log_.append(std::move(entries));
   // The leader's own match advances only when these entries are durable (persisted()).
 }
 
@@ -639,8 +639,8 @@ void Raft::handle_append(const Message& m) {
     send_after_persist(std::move(r));
     return;
   }
-  const std::vector<Entry> entries(m.entries().begin(), m.entries().end());
-  auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(), entries);
+  auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(),
+                                    std::vector<Entry>(m.entries().begin(), m.entries().end()));
   if (last_new) {
     leader_matched_ = {*last_new, *log_.term(*last_new)};
     r.set_index(*last_new);

@@ -88,7 +88,7 @@ absl::StatusOr<std::vector<Entry>> RaftLog::slice(uint64_t lo, uint64_t hi,
 }
 
 std::optional<uint64_t> RaftLog::maybe_append(uint64_t prev, uint64_t prev_term, uint64_t commit,
-                                              const std::vector<Entry>& entries) {
+                                              std::vector<Entry> entries) {
   if (!match_term(prev, prev_term)) return std::nullopt;
   uint64_t last_new = prev;
   if (!entries.empty()) last_new = end_of(entries.back());
@@ -109,23 +109,26 @@ std::optional<uint64_t> RaftLog::maybe_append(uint64_t prev, uint64_t prev_term,
       // Planted bug: keep the conflicting suffix and only add what lies past our end.
       while (from < entries.size() && entries[from].index() != last_index() + 1) from++;
     }
-    if (from < entries.size()) append({entries.begin() + from, entries.end()});
+    if (from < entries.size()) {
+      entries.erase(entries.begin(), entries.begin() + long(from));
+      append(std::move(entries));
+    }
   }
   commit_to(std::min(commit, last_new));
   return last_new;
 }
 
-void RaftLog::append(const std::vector<Entry>& entries) {
+void RaftLog::append(std::vector<Entry> entries) {
   if (entries.empty()) return;
   const uint64_t at = entries.front().index();
   KEEL_CHECK(at > committed_ || at > last_index(), "append at {} <= committed {}", at, committed_);
   KEEL_CHECK(at >= first_index() && at <= last_index() + 1);
   KEEL_CHECK(at == last_index() + 1 || entry_start(at) == at, "append at {} inside an entry", at);
   truncate_unstable(at);
-  for (const Entry& e : entries) {
+  for (Entry& e : entries) {
     KEEL_CHECK_EQ(e.index(), last_index() + 1);
     KEEL_CHECK(e.count() >= 1);
-    unstable_.push_back(e);
+    unstable_.push_back(std::move(e));
   }
 }
 

@@ -46,10 +46,10 @@ class RaftLog {
   // `entries` (truncating at the first conflict), advances the commit to
   // min(commit, last new offset) and returns the last new offset; otherwise nullopt.
   std::optional<uint64_t> maybe_append(uint64_t prev, uint64_t prev_term, uint64_t commit,
-                                       const std::vector<Entry>& entries);
+                                       std::vector<Entry> entries);
   // Appends entries (entries[0] starts at or before last_index() + 1, at an entry start),
   // dropping every offset >= entries[0].index() first.
-  void append(const std::vector<Entry>& entries);
+  void append(std::vector<Entry> entries);
   // The largest offset <= index whose term is <= t (fast backoff), stopping at the
   // snapshot point.
   LogPosition find_conflict_by_term(uint64_t index, uint64_t t) const;
