@@ -74,10 +74,17 @@ void Node::on_peer_message(const std::string& from, ByteView payload) {
 void Node::send_raft(const raft::Message& m) {
   auto it = names_.find(m.to());
   KEEL_CHECK(it != names_.end(), "message to unknown node {}", m.to());
+  // A PeerMessage {partition, message} serialized field by field, so that `m` (entries and
+  // all) is not copied into a wrapper first: a length-delimited field 2 appended to the
+  // encoding of {partition} is what the wrapper would encode.
   PeerMessage pm;
   pm.set_partition(config_.replica.partition);
-  *pm.mutable_message() = m;
-  const std::string bytes = pm.SerializeAsString();
+  std::string bytes = pm.SerializeAsString();
+  bytes.push_back(char((PeerMessage::kMessageFieldNumber << 3) | 2));
+  uint64_t n = m.ByteSizeLong();  // the length, as a varint
+  for (; n >= 0x80; n >>= 7) bytes.push_back(char((n & 0x7f) | 0x80));
+  bytes.push_back(char(n));
+  m.AppendToString(&bytes);
   transport_->send(it->second, as_bytes(bytes));
 }
 
