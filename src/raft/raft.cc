@@ -299,6 +299,7 @@ void Raft::report_storage_fault(uint64_t lo, uint64_t hi) {
   repair_through_ = std::max({repair_through_, hi, log_.durable_high()});
   faulted_ = true;
   log_.truncate_damaged(lo);
+  drop_acks_from(log_.take_cut());
   logf(fmt::format("storage fault at [{}, {}]: abstaining until repaired through {}", lo, hi,
                    repair_through_));
   if (role_ != Role::kFollower) {
@@ -641,6 +642,7 @@ void Raft::handle_append(const Message& m) {
   }
   auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(),
                                     std::vector<Entry>(m.entries().begin(), m.entries().end()));
+  drop_acks_from(log_.take_cut());
   if (last_new) {
     leader_matched_ = {*last_new, *log_.term(*last_new)};
     r.set_index(*last_new);
@@ -684,6 +686,7 @@ void Raft::handle_snapshot(const Message& m) {
   } else {
     logf(fmt::format("restoring log to start after {}/{}", meta.term(), meta.index()));
     log_.restore(meta);
+    drop_acks_from(log_.take_cut());
     leader_matched_ = {meta.index(), meta.term()};
     r.set_index(meta.index());
   }
@@ -905,6 +908,19 @@ void Raft::send_after_persist(Message m) {
     return;
   }
   held_.push_back(std::move(m));
+}
+
+void Raft::drop_acks_from(uint64_t from) {
+  // Entries removed before they were durable: an acknowledgement of them, held until its
+  // Ready is durable, would then claim what this replica never stored (Readies are written
+  // in order and synced together, so a later one can replace an earlier one's entries
+  // before the sync). Dropping a message is always safe; the leader probes again.
+  if (from == UINT64_MAX) return;
+  auto stale = [from](const Message& m) {
+    return m.type() == MSG_APP_RESP && !m.reject() && m.index() >= from;
+  };
+  std::erase_if(held_, stale);
+  for (InFlight& f : in_flight_) std::erase_if(f.held, stale);
 }
 
 void Raft::release(Message m) {

@@ -214,6 +214,7 @@ class Raft {
   HardState hard_state() const;
   void maybe_clear_fault();
   void note_leader_last(const Message& m);
+  void drop_acks_from(uint64_t from);
   uint64_t quorum() const { return voters_.size() / 2 + 1; }
   bool is_voter(uint64_t id) const;
   void logf(std::string_view text) const;

@@ -133,6 +133,7 @@ void RaftLog::append(std::vector<Entry> entries) {
 }
 
 void RaftLog::truncate_unstable(uint64_t from) {
+  if (from <= last_index()) cut_from_ = std::min(cut_from_, from);
   if (from < offset_) {
     // The conflict reaches into stable entries: they are replaced by unstable ones.
     unstable_.clear();
@@ -161,6 +162,7 @@ void RaftLog::commit_to(uint64_t c) {
 }
 
 void RaftLog::restore(const SnapshotMeta& meta) {
+  if (meta.index() < last_index()) cut_from_ = std::min(cut_from_, meta.index() + 1);
   snapshot_ = meta;
   snapshot_sent_ = false;
   unstable_.clear();

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "raft/log_storage.h"
@@ -49,6 +50,9 @@ class RaftLog {
                                        std::vector<Entry> entries);
   // Appends entries (entries[0] starts at or before last_index() + 1, at an entry start),
   // dropping every offset >= entries[0].index() first.
+  // The lowest offset removed from the log (a conflict, a snapshot, damage) since the last
+  // call, or UINT64_MAX; acknowledgements of offsets from there on must not be sent.
+  uint64_t take_cut() { return std::exchange(cut_from_, UINT64_MAX); }
   void append(std::vector<Entry> entries);
   // The largest offset <= index whose term is <= t (fast backoff), stopping at the
   // snapshot point.
@@ -93,9 +97,10 @@ class RaftLog {
   const LogStorage& storage_;
   std::optional<SnapshotMeta> snapshot_;  // unstable snapshot, if any
   bool snapshot_sent_ = false;
-  std::deque<Entry> unstable_;  // contiguous, starting at offset_
-  uint64_t offset_;             // offsets < offset_ are stable (in storage, durable)
-  uint64_t unsent_;             // first unstable offset not yet handed to the caller
+  std::deque<Entry> unstable_;      // contiguous, starting at offset_
+  uint64_t offset_;                 // offsets < offset_ are stable (in storage, durable)
+  uint64_t unsent_;                 // first unstable offset not yet handed to the caller
+  uint64_t cut_from_ = UINT64_MAX;  // see take_cut()
   uint64_t committed_ = 0;
   uint64_t applied_ = 0;
   uint64_t durable_high_ = 0;

@@ -136,5 +136,51 @@ TEST(Raft, FaultedReplicaDoesNotCampaign) {
   EXPECT_EQ(s.raft->role(), Role::kCandidate);
 }
 
+// Readies are written in order and synced together: a later Ready may replace an earlier
+// one's entries before either is durable. The earlier acknowledgement must then never be
+// sent, or the old leader could count entries this replica never stored (found by
+// RaftProperties.SafeUnderChaosAndLiveAfter: "node 2 acknowledged offset 6 at term 2 but its
+// durable log ends at 2").
+TEST(Raft, AcknowledgementOfReplacedEntriesIsDropped) {
+  MemoryStorage storage({1, 2, 3});
+  env::Random random(3);
+  Config c;
+  c.id = 2;
+  c.voters = {1, 2, 3};
+  c.random = &random;
+  Raft raft(c, storage);
+  auto append = [](uint64_t from, uint64_t term, uint64_t first, uint64_t n) {
+    Message m;
+    m.set_type(MSG_APP);
+    m.set_from(from);
+    m.set_to(2);
+    m.set_term(term);
+    for (uint64_t i = first; i < first + n; i++) {
+      Entry* e = m.add_entries();
+      e->set_index(i);
+      e->set_count(1);
+      e->set_term(term);
+      e->set_data("x");
+    }
+    m.set_leader_last(first + n - 1);
+    return m;
+  };
+  raft.step(append(1, 2, 1, 3));  // leader 1, term 2: entries 1..3
+  Ready first = raft.take_ready();
+  ASSERT_EQ(first.entries.size(), 3u);
+  EXPECT_TRUE(first.messages.empty());  // the acknowledgement waits for durability
+  raft.step(append(3, 3, 1, 1));        // leader 3, term 3: entry 1 replaces them
+  Ready second = raft.take_ready();
+  ASSERT_EQ(second.entries.size(), 1u);
+  storage.append(second.entries);  // the sync covers both writes: only the second remains
+  if (second.hard_state) storage.set_hard_state(*second.hard_state);
+  raft.persisted(second.id);
+  Ready after = raft.take_ready();
+  ASSERT_EQ(after.messages.size(), 1u);
+  EXPECT_EQ(after.messages[0].to(), 3u);
+  EXPECT_EQ(after.messages[0].index(), 1u);
+  EXPECT_EQ(after.messages[0].term(), 3u);
+}
+
 }  // namespace
 }  // namespace keel::raft
