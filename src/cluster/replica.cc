@@ -406,20 +406,23 @@ void Replica::check_lost_tail() {
   raft_->report_storage_fault(last + 1, lost_through);
 }
 
+int64_t Replica::mark_claim() const {
+  int64_t durable = log_->durable_offset();
+  // Below a cut that waits for the mark to come down (hold_for_mark).
+  if (mark_ceiling_) durable = std::min(durable, *mark_ceiling_);
+  // While a storage fault is unrepaired, the mark keeps claiming what was lost, so that a
+  // restart before the repair still knows to abstain.
+  if (raft_->storage_faulted()) durable = std::max(durable, int64_t(raft_->repair_through()) + 1);
+  return durable;
+}
+
 void Replica::sync_log(env::DoneFn done) {
   // Sync the log, then record the new durable offset in the mark (see durable_mark.h).
   log_->sync([this, done = std::move(done)](absl::Status s) mutable {
     if (!s.ok()) return done(s);
-    // While a storage fault is unrepaired, the mark keeps claiming what was lost, so that a
-    // restart before the repair still knows to abstain.
-    int64_t durable = log_->durable_offset();
-    // Below a cut that waits for the mark to come down (hold_for_mark).
-    if (mark_ceiling_) durable = std::min(durable, *mark_ceiling_);
-    if (raft_->storage_faulted()) {
-      durable = std::max(durable, int64_t(raft_->repair_through()) + 1);
-    }
-    if (mark_->value() == durable) return done(absl::OkStatus());
-    mark_->write(durable, std::move(done));
+    const int64_t claim = mark_claim();
+    if (mark_->value() == claim) return done(absl::OkStatus());
+    mark_->write(claim, std::move(done));
   });
 }
 
@@ -427,6 +430,12 @@ void Replica::maybe_persist() {
   if (persisting_ || failed() || (to_persist_ <= persisted_ && !state_dirty_)) return;
   persisting_ = true;
   const uint64_t round = to_persist_;
+  if (!state_dirty_ && parent_synced_ && log_->synced() && mark_->value() == mark_claim() &&
+      mark_->latest() == mark_->value()) {
+    // Nothing to make durable (a Ready that only moved the commit index): the round is
+    // complete already, without a sync.
+    return finish_persist(round, absl::OkStatus());
+  }
   struct Join {
     int outstanding = 0;
     absl::Status status;

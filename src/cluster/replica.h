@@ -5,7 +5,8 @@
 // Durability rule: a Ready's writes are issued at once; the core is told they are durable
 // (Raft::persisted) only after one group-commit round has synced the log, replaced the state
 // file when term/vote/log start changed, and completed any log-start move. Messages that
-// promise durable state are released by the core only then.
+// promise durable state are released by the core only then. A round with nothing to make
+// durable (a Ready that only moved the commit index) completes at once, without a sync.
 //
 // Acknowledgement:
 // - acks=all: the reply comes when the entry is committed (a majority has it durably) AND
@@ -140,6 +141,7 @@ class Replica {
   void check_damage();
   void check_lost_tail();
   void sync_log(env::DoneFn done);
+  int64_t mark_claim() const;
   void maybe_persist();
   void maybe_retain();
   void scrub();

@@ -748,6 +748,18 @@ void Log::sync(env::DoneFn done) {
   if (!round_in_flight_) start_round();
 }
 
+bool Log::synced() const {
+  if (!failed_.ok() || round_in_flight_ || !waiters_.empty() || pending_bytes_ > 0 ||
+      durable_offset_ != next_offset_ || dir_dirty_ || parent_dirty_ || !orphans_.empty() ||
+      write_blocked() || starts_durable_ != starts_requested_) {
+    return false;
+  }
+  for (const auto& [base, seg] : segments_) {
+    if (seg.needs_sync || seg.sync_in_flight) return false;
+  }
+  return true;
+}
+
 void Log::start_round() {
   KEEL_CHECK(!round_in_flight_);
   bury();

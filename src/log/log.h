@@ -207,6 +207,9 @@ class Log {
   const RecoveryReport& recovery() const { return recovery_; }
   // OK, or the error that made the log failed.
   const absl::Status& health() const { return failed_; }
+  // True when a sync() now would have nothing to make durable: every append, truncation,
+  // start move and file or name change is durable, and no round is in flight.
+  bool synced() const;
 
  private:
   struct IndexEntry {

@@ -141,6 +141,36 @@ TEST(Log, TruncateSuffixAndAppendAgain) {
   EXPECT_EQ(r->batches, want);
 }
 
+// synced(): a sync now would have nothing to do (the replica then completes a round without
+// one). False after anything not yet durable: appends, a truncation, a start move, a round
+// in flight.
+TEST(Log, SyncedOnlyWhenNothingIsLeftToSync) {
+  SimRig rig(12);
+  auto log = open_log(rig);
+  ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+  EXPECT_TRUE(log->synced());
+  for (int i = 0; i < 20; i++) {  // several segments (new files)
+    ASSERT_TRUE(log->append(make_batch(2, 1, i), {}).ok());
+    EXPECT_FALSE(log->synced());
+  }
+  std::optional<absl::Status> done;
+  log->sync([&](absl::Status s) { done = s; });
+  EXPECT_FALSE(log->synced());  // in flight
+  rig.run();
+  ASSERT_TRUE(done.has_value() && done->ok());
+  EXPECT_TRUE(log->synced());
+  ASSERT_TRUE(log->truncate_suffix(30).ok());
+  EXPECT_FALSE(log->synced());
+  rig.run();  // a truncation makes itself durable
+  EXPECT_TRUE(log->synced());
+  done.reset();
+  log->advance_start(4, [&](absl::Status s) { done = s; });
+  EXPECT_FALSE(log->synced());
+  rig.run();
+  ASSERT_TRUE(done.has_value() && done->ok());
+  EXPECT_TRUE(log->synced());
+}
+
 TEST(Log, AdvanceStartRemovesSegmentsDurably) {
   SimRig rig(5);
   auto log = open_log(rig);
