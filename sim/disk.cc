@@ -190,6 +190,37 @@ std::string DiskStats::summary() const {
   return out;
 }
 
+// ---- Pages ---------------------------------------------------------------------------------
+
+SimDisk::PagePool::~PagePool() {
+  KEEL_CHECK(pages_out_ == 0, "{} pages outlive their disk", pages_out_);
+  for (Page* page : free_) delete page;
+}
+
+SimDisk::PageRef SimDisk::PagePool::take() {
+  Page* page = nullptr;
+  if (free_.empty()) {
+    page = new Page;
+    page->pool = this;
+  } else {
+    page = free_.back();
+    free_.pop_back();
+  }
+  KEEL_CHECK(page->pool == this && page->refs == 0);
+  pages_out_++;
+  return PageRef(page);
+}
+
+void SimDisk::PagePool::give(Page* page) {
+  KEEL_CHECK(page->pool == this && page->refs == 0 && pages_out_ > 0);
+  pages_out_--;
+  if (free_.size() < kFreePagesMax) {
+    free_.push_back(page);
+  } else {
+    delete page;
+  }
+}
+
 // ---- Image -------------------------------------------------------------------------------
 
 void SimDisk::Image::resize(uint64_t size) {
@@ -233,7 +264,8 @@ void SimDisk::Image::write(uint64_t offset, ByteView data) {
     const uint64_t at = offset + done;
     const uint64_t in_sector = at % kSectorBytes;
     const size_t take = size_t(std::min<uint64_t>(kSectorBytes - in_sector, data.size() - done));
-    std::memcpy(mutable_sector(at / kSectorBytes) + in_sector, data.data() + done, take);
+    uint8_t* dst = mutable_sector(at / kSectorBytes, take < kSectorBytes);
+    std::memcpy(dst + in_sector, data.data() + done, take);
     done += take;
   }
 }
@@ -251,13 +283,16 @@ Bytes SimDisk::Image::sector_bytes(uint64_t sector) const {
   return out;
 }
 
-uint8_t* SimDisk::Image::mutable_sector(uint64_t sector) {
+uint8_t* SimDisk::Image::mutable_sector(uint64_t sector, bool keep) {
   Chunk& c = chunks_[sector];
-  if (c == nullptr) {
-    c = std::make_shared<std::array<uint8_t, kSectorBytes>>();  // value-initialized: zeros
-  } else if (c.use_count() > 1) {
-    c = std::make_shared<std::array<uint8_t, kSectorBytes>>(*c);
+  if (c != nullptr && c.use_count() == 1) return c->data();  // not shared: write in place
+  Chunk fresh = pool_->take();                               // unspecified bytes
+  if (keep && c == nullptr) {
+    fresh->fill(0);
+  } else if (keep) {
+    std::memcpy(fresh->data(), c->data(), kSectorBytes);
   }
+  c = std::move(fresh);
   return c->data();
 }
 
@@ -533,12 +568,11 @@ void SimDisk::file_sync(uint64_t ino, uint64_t handle, env::DoneFn done) {
   sync.low = sync.size;
   f.low_since_call = sync.size;
   // Snapshot what this sync covers: writes after the call must not become durable with it.
-  for (const auto& [sector, p] : f.pending) {
-    if (!p.orphaned) sync.sectors.emplace_back(sector, p.gen);
-  }
   // Sharing the chunks freezes them: a later write to the page cache copies first.
-  sync.data.reserve(sync.sectors.size());
-  for (const auto& [sector, gen] : sync.sectors) sync.data.push_back(f.cache.chunk(sector));
+  sync.sectors.reserve(f.pending.size());
+  for (const auto& [sector, p] : f.pending) {
+    if (!p.orphaned) sync.sectors.push_back(SyncedSector{sector, p.gen, f.cache.chunk(sector)});
+  }
   if (fault_rng_.chance(faults_.sync_eio_ppm, DiskFaults::kMillion)) {
     sync.outcome = SyncOutcome::kEio;
   } else if (fault_rng_.chance(faults_.lying_sync_ppm, DiskFaults::kMillion)) {
@@ -595,9 +629,9 @@ void SimDisk::complete_file_sync(uint64_t id) {
     case SyncOutcome::kEio:
       // Like Linux after a failed fsync: the covered pages leave writeback (a later sync
       // will not write them) while reads still see them; a crash may keep, drop or tear them.
-      for (const auto& [sector, gen] : sync.sectors) {
-        auto p = f.pending.find(sector);
-        if (p != f.pending.end() && p->second.gen == gen) p->second.orphaned = true;
+      for (const SyncedSector& s : sync.sectors) {
+        auto p = f.pending.find(s.sector);
+        if (p != f.pending.end() && p->second.gen == s.gen) p->second.orphaned = true;
       }
       stats_.sync_eio++;
       record("disk.sync_eio", fmt::format("i{} #{}", sync.ino, id));
@@ -612,10 +646,9 @@ void SimDisk::apply_file_sync(Inode& f, const FileSync& sync) {
   const uint64_t before = footprint(f);
   if (sync.shrink_to < f.durable.size()) shrink_durable(f, sync.shrink_to);
   if (sync.size > f.durable.size()) f.durable.resize(sync.size);
-  for (size_t i = 0; i < sync.sectors.size(); i++) {
-    const auto [sector, gen] = sync.sectors[i];
+  for (const auto& [sector, gen, data] : sync.sectors) {
     const uint64_t n = std::min<uint64_t>(kSectorBytes, sync.size - sector * kSectorBytes);
-    write_durable_sector(f, sector, sync.data[i], n);
+    write_durable_sector(f, sector, data, n);
     auto p = f.pending.find(sector);
     if (p != f.pending.end() && p->second.gen == gen && !p->second.orphaned) f.pending.erase(p);
     stats_.bytes_synced += n;
@@ -740,8 +773,7 @@ absl::StatusOr<std::unique_ptr<env::File>> SimDisk::open(std::string_view path,
     return absl::NotFoundError(fmt::format("no file '{}'", path));
   } else {
     ino = next_ino_++;
-    auto f = std::make_unique<Inode>();
-    f->id = ino;
+    auto f = std::make_unique<Inode>(ino, pages_);
     inodes_.emplace(ino, std::move(f));
     set_entry(current_, dir, name, Entry{false, ino});
     push_dir_op(dir, {DirChange{std::string(name), Entry{false, ino}}});

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -22,6 +23,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -214,12 +216,67 @@ class SimDisk final : public env::Disk {
     bool misdirect = false;  // else a lost write
     uint64_t target = 0;
   };
+  // One sector of bytes with a reference count. Not thread-safe: a disk lives on one thread.
+  class PagePool;
+  class PageRef;
+  struct Page {
+    std::array<uint8_t, env::kSectorBytes> bytes;
+    PagePool* pool = nullptr;  // where the page goes when its last reference drops
+    uint32_t refs = 0;
+  };
+  // Recycles pages: after a sync nearly every write to a file copies a page (the durable
+  // image shares it), and malloc and free of 4 KiB blocks were a large part of the
+  // simulator's profile.
+  class PagePool {
+   public:
+    // Free pages kept for reuse (16 MiB); pages dropped beyond this go back to the heap.
+    static constexpr size_t kFreePagesMax = 4096;
+    PagePool() = default;
+    PagePool(const PagePool&) = delete;
+    PagePool& operator=(const PagePool&) = delete;
+    ~PagePool();  // requires every page given back
+    // A page with unspecified bytes, for the caller to fill.
+    PageRef take();
+    // Called by the last PageRef to `page`.
+    void give(Page* page);
+
+   private:
+    std::vector<Page*> free_;
+    uint64_t pages_out_ = 0;  // taken and not given back
+  };
+  // A counted reference to a Page, or null; the last reference gives the page back to its
+  // pool. Shaped like the shared_ptr it replaces.
+  class PageRef {
+   public:
+    PageRef() = default;
+    explicit PageRef(Page* page) : page_(page) {
+      if (page_ != nullptr) page_->refs++;
+    }
+    PageRef(const PageRef& other) : PageRef(other.page_) {}
+    PageRef(PageRef&& other) noexcept : page_(std::exchange(other.page_, nullptr)) {}
+    PageRef& operator=(PageRef other) noexcept {
+      std::swap(page_, other.page_);
+      return *this;
+    }
+    ~PageRef() {
+      if (page_ != nullptr && --page_->refs == 0) page_->pool->give(page_);
+    }
+    bool operator==(std::nullptr_t) const { return page_ == nullptr; }
+    std::array<uint8_t, env::kSectorBytes>& operator*() const { return page_->bytes; }
+    std::array<uint8_t, env::kSectorBytes>* operator->() const { return &page_->bytes; }
+    uint32_t use_count() const { return page_ == nullptr ? 0 : page_->refs; }
+
+   private:
+    Page* page_ = nullptr;
+  };
+
   // A file image in sector chunks shared copy-on-write: the page cache, the durable image
   // and sync snapshots share unchanged sectors, so a sync or a crash copies pointers, not
   // bytes. A null chunk reads as zeros; bytes past size() in the last chunk are zeros.
   class Image {
    public:
-    using Chunk = std::shared_ptr<std::array<uint8_t, env::kSectorBytes>>;
+    using Chunk = PageRef;
+    explicit Image(PagePool& pool) : pool_(&pool) {}
     uint64_t size() const { return size_; }
     bool empty() const { return size_ == 0; }
     // Shrinks (zeroing the rest of the new last sector) or extends with zeros.
@@ -233,15 +290,18 @@ class SimDisk final : public env::Disk {
     void set_chunk(uint64_t sector, Chunk chunk);
     // Sector `sector` as kSectorBytes bytes (zeros past the end).
     Bytes sector_bytes(uint64_t sector) const;
-    // Sector `sector`, writable (copied first if shared).
-    uint8_t* mutable_sector(uint64_t sector);
+    // Sector `sector`, writable: copied first if shared (zeros if null). With `keep` false the
+    // caller overwrites the whole sector, so a fresh page is not filled first.
+    uint8_t* mutable_sector(uint64_t sector, bool keep = true);
 
    private:
+    PagePool* pool_;
     uint64_t size_ = 0;
     std::vector<Chunk> chunks_;
   };
 
   struct Inode {
+    Inode(uint64_t ino, PagePool& pool) : id(ino), cache(pool), durable(pool) {}
     uint64_t id = 0;
     Image cache;            // what reads see; size() is the current size
     Image durable;          // the pristine durable image; size() is the durable size
@@ -270,14 +330,19 @@ class SimDisk final : public env::Disk {
     std::vector<DirChange> changes;  // applied together (a rename is two)
   };
   enum class SyncOutcome : uint8_t { kOk, kEio, kLie };
+  struct SyncedSector {
+    uint64_t sector = 0;
+    uint64_t gen = 0;   // its write generation at the call
+    Image::Chunk data;  // its content at the call
+  };
   struct FileSync {
     uint64_t ino = 0;
     uint64_t handle = 0;
     uint64_t size = 0;       // current size at the call
     uint64_t shrink_to = 0;  // smallest size between the previous sync call and this one
     uint64_t low = 0;        // smallest size since this call
-    std::vector<std::pair<uint64_t, uint64_t>> sectors;  // (sector, gen) at the call
-    std::vector<Image::Chunk> data;                      // their content at the call
+    // The pending sectors at the call, with their content then.
+    std::vector<SyncedSector> sectors;
     SyncOutcome outcome = SyncOutcome::kOk;
     env::DoneFn done;
     Scheduler::EventId event;
@@ -333,6 +398,8 @@ class SimDisk final : public env::Disk {
   bool corruption_allowed_ = true;
   DiskStats stats_;
   std::shared_ptr<Link> link_;
+  // Before every member holding pages, so that it is destroyed after them.
+  PagePool pages_;
   uint64_t incarnation_ = 0;              // bumped by crash(): scheduled sync completions die
   uint64_t process_epoch_ = 0;            // bumped by crash() and process_crash(): handles die
   std::map<uint64_t, uint64_t> handles_;  // open handle -> inode
