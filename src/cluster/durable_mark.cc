@@ -56,26 +56,20 @@ void DurableMark::write(int64_t offset, env::DoneFn done) {
 
 void DurableMark::start_next() {
   if (queue_.empty()) return;
-  const int64_t offset = queue_.front().offset;
-  auto finish = [this](absl::Status s) {
-    Queued q = std::move(queue_.front());
-    queue_.pop_front();
-    // A failed write may still have left copies with this sequence: never reuse it.
-    sequence_++;
-    if (s.ok()) {
-      value_ = q.offset;
-      damaged_ = false;
-    }
-    start_next();  // before done(): it may queue another write
-    q.done(s);
-  };
   if (sequence_ >= kSequenceMax) {
     Queued q = std::move(queue_.front());
     queue_.pop_front();
     start_next();
     return q.done(absl::DataLossError("durable mark: sequence exhausted"));
   }
-  for (int slot = 0; slot < kSlots; slot++) {
+  write_copies(0, kSlots - 1);
+}
+
+void DurableMark::write_copies(int first, int end) {
+  // Two rounds: copies [0, kSlots - 1), synced, then the last one. A crash can tear only
+  // the copies of one round, so a valid copy always survives it (the old value or the new).
+  const int64_t offset = queue_.front().offset;
+  for (int slot = first; slot < end; slot++) {
     uint8_t buf[kSlotBytes];
     put_be32(buf, kMagic);
     put_be32(buf + 4, uint32_t(slot));
@@ -87,7 +81,23 @@ void DurableMark::start_next() {
       return finish(st);
     }
   }
-  file_->sync(std::move(finish));
+  file_->sync([this, end](absl::Status s) {
+    if (s.ok() && end < kSlots) return write_copies(end, kSlots);
+    finish(s);
+  });
+}
+
+void DurableMark::finish(absl::Status s) {
+  Queued q = std::move(queue_.front());
+  queue_.pop_front();
+  // A failed write may still have left copies with this sequence: never reuse it.
+  sequence_++;
+  if (s.ok()) {
+    value_ = q.offset;
+    damaged_ = false;
+  }
+  start_next();  // before done(): it may queue another write
+  q.done(s);
 }
 
 }  // namespace keel::cluster

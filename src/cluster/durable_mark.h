@@ -8,11 +8,14 @@
 // number names (a misdirected write lands a copy elsewhere), its offset is >= 0 and its
 // sequence is at most kSequenceMax (so that the next sequence never wraps).
 //
-// write() writes every copy with the next sequence, then syncs once; the mark is the valid
-// copy with the highest sequence. Why three copies: once a write has completed, one
-// corruption event touches at most two of them (a misdirected write leaves its own sector
-// stale and damages another), so a valid copy of the newest mark survives it; a crash during
-// a write leaves each copy old, new or torn, never a value older than the previous write's.
+// write() writes every copy with the next sequence, in two synced rounds (copies 0 and 1,
+// then copy 2); the mark is the valid copy with the highest sequence. Why three copies: once
+// a write has completed, one corruption event touches at most two of them (a misdirected
+// write leaves its own sector stale and damages another), so a valid copy of the newest mark
+// survives it. Why two rounds: a crash tears only the copies of the round in flight, so a
+// valid copy (the previous value or the new one) always survives a crash; with one round,
+// a crash could tear all three and leave the mark unknown (`keel sim --seed 779` lost
+// liveness that way: two of three replicas abstaining).
 // When the file holds bytes but no valid copy, the mark is unknown (damaged()): the replica
 // cannot bound what it may have lost (docs/fault-model.md).
 //
@@ -62,6 +65,8 @@ class DurableMark {
 
   explicit DurableMark(std::unique_ptr<env::File> file) : file_(std::move(file)) {}
   void start_next();
+  void write_copies(int first, int end);
+  void finish(absl::Status s);
 
   std::unique_ptr<env::File> file_;
   std::optional<int64_t> value_;

@@ -86,27 +86,26 @@ TEST(DurableMark, QueuedWritesCompleteInOrder) {
   EXPECT_EQ(rig.mark->value(), 300);
 }
 
-// A crash while write(new) is in flight: the reopen finds the previous value, the new one, or
-// (every copy torn) an unknown mark; never anything else.
+// A crash while write(new) is in flight, at any step of it: the reopen finds the previous
+// value or the new one; never anything else, and never an unknown mark (a valid copy always
+// survives a crash: keel sim --seed 779 lost liveness when all three could tear at once).
 TEST(DurableMark, CrashDuringWriteNeverGoesBack) {
-  int damaged = 0, old_value = 0, new_value = 0;
+  int old_value = 0, new_value = 0;
   for (uint64_t seed = 1; seed <= 300; seed++) {
     sim::DiskFaults faults;
     faults.crash_tear_weight = 3;
     Rig rig(seed, faults);
     ASSERT_TRUE(rig.write(1000).ok());
     rig.mark->write(2000, [](absl::Status) {});
+    for (uint64_t i = 0; i < seed % 4 && rig.scheduler.step(); i++) {
+    }
     rig.disk.crash();
     rig.reopen();
-    if (rig.mark->damaged()) {
-      damaged++;
-    } else {
-      ASSERT_TRUE(rig.mark->value() == 1000 || rig.mark->value() == 2000) << seed;
-      (rig.mark->value() == 1000 ? old_value : new_value)++;
-    }
+    ASSERT_FALSE(rig.mark->damaged()) << seed;
+    ASSERT_TRUE(rig.mark->value() == 1000 || rig.mark->value() == 2000) << seed;
+    (rig.mark->value() == 1000 ? old_value : new_value)++;
   }
-  // The crash model reaches every outcome.
-  EXPECT_GT(damaged, 0);
+  // The crash model reaches both outcomes.
   EXPECT_GT(old_value, 0);
   EXPECT_GT(new_value, 0);
 }
