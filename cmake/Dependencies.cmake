@@ -27,3 +27,14 @@ if(NOT KEEL_FUZZ)
   find_package(benchmark QUIET)
   keel_require_package(benchmark_FOUND "libbenchmark-dev" "Google Benchmark")
 endif()
+# The allocator of the `keel` binary and the benchmarks: the simulator allocates and frees
+# millions of small objects a second, and glibc's malloc spent about 30% of `keel sim` on
+# it (free() mostly past its small per-size caches). tcmalloc, from Debian, takes about a
+# tenth off a chaos run's wall time (docs/benchmarks.md). Not with the sanitizers or
+# libFuzzer, which bring their own allocator. src/ does not depend on it.
+set(KEEL_MALLOC_LIBS "")
+if(NOT KEEL_SANITIZE AND NOT KEEL_FUZZ)
+  find_library(KEEL_TCMALLOC NAMES tcmalloc_minimal)
+  keel_require_package(KEEL_TCMALLOC "libgoogle-perftools-dev" "tcmalloc")
+  set(KEEL_MALLOC_LIBS ${KEEL_TCMALLOC})
+endif()
