@@ -240,6 +240,17 @@ void Replica::process_ready() {
   while (!failed() && raft_->has_ready()) {
     raft::Ready rd = raft_->take_ready();
     if (hold_for_mark(rd)) break;
+    if (!rd.snapshot && !rd.entries.empty() &&
+        rd.entries.front().index() > uint64_t(log_->next_offset())) {
+      // Entries after a snapshot whose log-start move waits for the state to be durable
+      // (finish_persist): they wait too (keel sim --seed 8876 --seconds 60 failed the
+      // replica appending at 250 to a log still ending at 241).
+      env_.trace().event("replica.wait_start",
+                         fmt::format("p{} entries from {}, log ends at {}", options_.partition,
+                                     rd.entries.front().index(), log_->next_offset()));
+      held_ = std::move(rd);
+      break;
+    }
     const bool empty = rd.entries.empty() && rd.messages.empty() && rd.committed_entries.empty() &&
                        !rd.snapshot && !rd.hard_state && !rd.must_persist && !rd.role && !rd.leader;
     handle_ready(rd);
@@ -252,9 +263,25 @@ void Replica::process_ready() {
     }
   }
   in_ready_ = false;
-  if (failed() || held_) return;
+  if (failed()) return;
+  if (held_) {
+    maybe_persist();  // the round that lets a held Ready go may not have started yet
+    return;
+  }
   check_damage();
   maybe_persist();
+}
+
+void Replica::release_held() {
+  if (!held_ || mark_ceiling_ || held_->entries.front().index() > uint64_t(log_->next_offset())) {
+    return;
+  }
+  raft::Ready rd = std::move(*held_);
+  held_.reset();
+  in_ready_ = true;
+  handle_ready(rd);
+  in_ready_ = false;
+  process_ready();
 }
 
 bool Replica::hold_for_mark(raft::Ready& rd) {
@@ -489,6 +516,7 @@ void Replica::finish_persist(uint64_t round, absl::Status status) {
   const int64_t first = int64_t(written_state_.snapshot().index()) + 1;
   if (first > log_->start_offset()) advance_log_start(first);
   mark_persisted(round);
+  release_held();   // entries that waited for the start to move
   maybe_persist();  // what arrived meanwhile (a state-only round runs no Ready)
 }
 

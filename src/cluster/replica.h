@@ -137,6 +137,7 @@ class Replica {
   void process_ready();
   void handle_ready(raft::Ready& rd);
   bool hold_for_mark(raft::Ready& rd);
+  void release_held();
   void apply_committed(const std::vector<raft::Entry>& entries);
   void check_damage();
   void check_lost_tail();
@@ -169,7 +170,8 @@ class Replica {
   absl::Status health_;
   bool in_ready_ = false;
   // A Ready that cuts entries the durable mark claims waits until the mark is lowered to
-  // mark_ceiling_ (hold_for_mark); meanwhile no mark write claims more than that.
+  // mark_ceiling_ (hold_for_mark); meanwhile no mark write claims more than that. A Ready
+  // whose entries follow a snapshot waits until the log's start has moved (finish_persist).
   std::optional<raft::Ready> held_;
   std::optional<int64_t> mark_ceiling_;
 
