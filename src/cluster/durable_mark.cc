@@ -25,13 +25,23 @@ std::optional<Copy> decode(const uint8_t* p, int slot) {
   return c;
 }
 
+void encode(uint8_t* buf, int slot, uint64_t sequence, int64_t offset) {
+  put_be32(buf, kMagic);
+  put_be32(buf + 4, uint32_t(slot));
+  put_be64(buf + 8, sequence);
+  put_be64(buf + 16, uint64_t(offset));
+  put_be32(buf + kCrcAt, crc32c(ByteView(buf, kCrcAt)));
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::open(env::Disk& disk,
                                                                const std::string& path) {
-  auto file = disk.open(path, env::OpenMode::kCreate);
+  std::unique_ptr<DurableMark> mark(new DurableMark(disk, path));
+  auto file = disk.open(path, env::OpenMode::kExisting);
+  if (absl::IsNotFound(file.status())) return mark;  // never written
   if (!file.ok()) return file.status();
-  std::unique_ptr<DurableMark> mark(new DurableMark(*std::move(file)));
+  mark->file_ = *std::move(file);
   const uint64_t size = mark->file_->size();
   for (int slot = 0; slot < kSlots; slot++) {
     uint8_t buf[kSlotBytes] = {};
@@ -62,7 +72,38 @@ void DurableMark::start_next() {
     start_next();
     return q.done(absl::DataLossError("durable mark: sequence exhausted"));
   }
+  if (file_ == nullptr) return create_then_write();
   write_copies(0, kSlots - 1);
+}
+
+void DurableMark::create_then_write() {
+  // The first write: every copy into `<path>.tmp`, synced, then renamed into place and the
+  // directory synced. A crash before the rename leaves no mark file: nothing was acknowledged.
+  const std::string tmp = path_ + ".tmp";
+  auto file = disk_.open(tmp, env::OpenMode::kCreate);
+  if (!file.ok()) return finish(file.status());
+  if (auto st = (*file)->truncate(0); !st.ok()) return finish(st);
+  file_ = *std::move(file);
+  const int64_t offset = queue_.front().offset;
+  for (int slot = 0; slot < kSlots; slot++) {
+    uint8_t buf[kSlotBytes];
+    encode(buf, slot, sequence_ + 1, offset);
+    if (auto st = file_->write(uint64_t(slot) * env::kSectorBytes, ByteView(buf, kSlotBytes));
+        !st.ok()) {
+      file_.reset();
+      return finish(st);
+    }
+  }
+  file_->sync([this, tmp](absl::Status s) {
+    if (s.ok()) s = disk_.rename(tmp, path_);
+    if (!s.ok()) {
+      file_.reset();
+      return finish(s);
+    }
+    const size_t slash = path_.rfind('/');
+    disk_.sync_dir(slash == std::string::npos ? "" : path_.substr(0, slash),
+                   [this](absl::Status s) { finish(s); });
+  });
 }
 
 void DurableMark::write_copies(int first, int end) {
@@ -71,11 +112,7 @@ void DurableMark::write_copies(int first, int end) {
   const int64_t offset = queue_.front().offset;
   for (int slot = first; slot < end; slot++) {
     uint8_t buf[kSlotBytes];
-    put_be32(buf, kMagic);
-    put_be32(buf + 4, uint32_t(slot));
-    put_be64(buf + 8, sequence_ + 1);
-    put_be64(buf + 16, uint64_t(offset));
-    put_be32(buf + kCrcAt, crc32c(ByteView(buf, kCrcAt)));
+    encode(buf, slot, sequence_ + 1, offset);
     if (auto st = file_->write(uint64_t(slot) * env::kSectorBytes, ByteView(buf, kSlotBytes));
         !st.ok()) {
       return finish(st);

@@ -16,8 +16,12 @@
 // valid copy (the previous value or the new one) always survives a crash; with one round,
 // a crash could tear all three and leave the mark unknown (`keel sim --seed 779` lost
 // liveness that way: two of three replicas abstaining).
-// When the file holds bytes but no valid copy, the mark is unknown (damaged()): the replica
-// cannot bound what it may have lost (docs/fault-model.md).
+// The file exists only once a write has completed: the first write fills `<path>.tmp`, syncs
+// it, renames it into place and syncs the directory. So a missing file means no mark was
+// ever written (nothing acknowledged), and a file with no valid copy means the mark is
+// unknown (damaged()): the replica cannot bound what it may have lost (docs/fault-model.md).
+// (Creating the file in place let a torn first write read as unknown: keel sim --seed 5442
+// --seconds 60.)
 //
 // The replica acknowledges nothing a round made durable until the mark of that round is
 // durable too. Writes queue: each starts when the previous one is durable.
@@ -41,7 +45,7 @@ class DurableMark {
   // No honest file gets near it (one write per sync); a write past it fails with DataLoss.
   static constexpr uint64_t kSequenceMax = uint64_t{1} << 62;
 
-  // Opens or creates the file.
+  // Opens the file if it exists (it is created by the first write).
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<DurableMark>> open(env::Disk& disk,
                                                                          const std::string& path);
 
@@ -63,12 +67,15 @@ class DurableMark {
     env::DoneFn done;
   };
 
-  explicit DurableMark(std::unique_ptr<env::File> file) : file_(std::move(file)) {}
+  DurableMark(env::Disk& disk, std::string path) : disk_(disk), path_(std::move(path)) {}
   void start_next();
+  void create_then_write();
   void write_copies(int first, int end);
   void finish(absl::Status s);
 
-  std::unique_ptr<env::File> file_;
+  env::Disk& disk_;
+  std::string path_;
+  std::unique_ptr<env::File> file_;  // null until the file exists
   std::optional<int64_t> value_;
   uint64_t sequence_ = 0;
   bool damaged_ = false;
