@@ -273,7 +273,11 @@ void Replica::process_ready() {
 }
 
 void Replica::release_held() {
-  if (!held_ || mark_ceiling_ || held_->entries.front().index() > uint64_t(log_->next_offset())) {
+  if (!held_ || mark_ceiling_) return;
+  // Entries after a snapshot wait for the log's start (process_ready); a Ready that brings
+  // its own snapshot never waits for that.
+  if (!held_->snapshot && !held_->entries.empty() &&
+      held_->entries.front().index() > uint64_t(log_->next_offset())) {
     return;
   }
   raft::Ready rd = std::move(*held_);
@@ -313,13 +317,8 @@ bool Replica::hold_for_mark(raft::Ready& rd) {
   mark_->write(needed, [this, alive = alive_](absl::Status s) {
     if (!*alive) return;
     if (!s.ok()) return fail(s);
-    raft::Ready rd = std::move(*held_);
-    held_.reset();
-    mark_ceiling_.reset();  // the log's durable offset now reflects the cut
-    in_ready_ = true;
-    handle_ready(rd);
-    in_ready_ = false;
-    process_ready();
+    mark_ceiling_.reset();  // once the Ready's cut is done, the log's durable offset shows it
+    release_held();
   });
   return true;
 }
