@@ -50,6 +50,14 @@ struct Rig {
     mark.reset();
     mark = open();
   }
+  // write(offset) without waiting, `steps` events of it, then a power loss and a reopen.
+  void crash_during_write(int64_t offset, uint64_t steps) {
+    mark->write(offset, [](absl::Status) {});
+    for (uint64_t i = 0; i < steps && scheduler.step(); i++) {
+    }
+    disk.crash();
+    reopen();
+  }
 
   sim::Scheduler scheduler;
   sim::SimDisk disk;
@@ -96,11 +104,7 @@ TEST(DurableMark, CrashDuringWriteNeverGoesBack) {
     faults.crash_tear_weight = 3;
     Rig rig(seed, faults);
     ASSERT_TRUE(rig.write(1000).ok());
-    rig.mark->write(2000, [](absl::Status) {});
-    for (uint64_t i = 0; i < seed % 4 && rig.scheduler.step(); i++) {
-    }
-    rig.disk.crash();
-    rig.reopen();
+    rig.crash_during_write(2000, seed % 4);
     ASSERT_FALSE(rig.mark->damaged()) << seed;
     ASSERT_TRUE(rig.mark->value() == 1000 || rig.mark->value() == 2000) << seed;
     (rig.mark->value() == 1000 ? old_value : new_value)++;
@@ -119,11 +123,7 @@ TEST(DurableMark, CrashDuringFirstWriteIsNeverUnknown) {
     sim::DiskFaults faults;
     faults.crash_tear_weight = 3;
     Rig rig(seed, faults);
-    rig.mark->write(1000, [](absl::Status) {});
-    for (uint64_t i = 0; i < seed % 5 && rig.scheduler.step(); i++) {
-    }
-    rig.disk.crash();
-    rig.reopen();
+    rig.crash_during_write(1000, seed % 5);
     ASSERT_FALSE(rig.mark->damaged()) << seed;
     ASSERT_TRUE(!rig.mark->value() || rig.mark->value() == 1000) << seed;
     (rig.mark->value() ? written : none)++;
