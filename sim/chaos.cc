@@ -656,12 +656,15 @@ RunResult run_partition_scenario(const RunOptions& options) {
 
 namespace keel::sim {
 
-FailoverResult run_failover(uint64_t seed, int crashes) {
+FailoverResult run_failover(uint64_t seed, int crashes, bool buggify) {
   constexpr int64_t kStepNs = 1'000'000;         // 1 ms resolution
   constexpr int64_t kGiveUpNs = 30'000'000'000;  // per failover
   constexpr int64_t kSettleNs = 2'000'000'000;
   FailoverResult out;
   Harness h(seed, 3, "");
+  // A healthy cluster unless asked: an enabled BUGGIFY site can drop a quarter of the peer
+  // messages, which is a fault of its own.
+  if (!buggify) h.world.buggify().force_run_enabled(false);
   h.world.start_all();
   h.world.run_for(kSettleNs);
   for (int k = 0; k < crashes; k++) {
@@ -672,11 +675,17 @@ FailoverResult run_failover(uint64_t seed, int crashes) {
     }
     const int64_t t0 = h.world.scheduler().now_ns();
     const size_t acks_before = h.history.acks.size();
+    const uint64_t old_term = h.checker.replica(leader)->core().term();
     h.world.crash(leader);
     out.crashes++;
-    int64_t latency = -1;
+    int64_t latency = -1, elected = -1;
     while (h.world.scheduler().now_ns() - t0 < kGiveUpNs && latency < 0) {
       h.world.run_for(kStepNs);
+      const int now_leader = h.leader();
+      if (elected < 0 && now_leader >= 0 &&
+          h.checker.replica(now_leader)->core().term() > old_term) {
+        elected = h.world.scheduler().now_ns() - t0;
+      }
       for (size_t i = acks_before; i < h.history.acks.size(); i++) {
         if (h.history.acks[i].acks_all && h.history.acks[i].at_ns > t0) {
           latency = h.history.acks[i].at_ns - t0;
@@ -685,6 +694,7 @@ FailoverResult run_failover(uint64_t seed, int crashes) {
       }
     }
     if (latency >= 0) out.latencies_ns.push_back(latency);
+    if (elected >= 0) out.election_ns.push_back(elected);
     h.world.start(leader);
     h.world.run_for(kSettleNs);
   }

@@ -34,13 +34,16 @@ RunResult run_partition_scenario(const RunOptions& options);
 
 // Failover measurement (bench/): a healthy 3-replica partition under load whose leader is
 // crashed `crashes` times (restarted 2 s later each time); for each crash, the simulated time
-// until the next acks=all write is acknowledged. Checked by the same checker.
+// until the next acks=all write is acknowledged. Checked by the same checker. The only fault
+// is the crash unless `buggify` keeps the seed's BUGGIFY sites on (as in the chaos scenarios).
 struct FailoverResult {
   std::vector<int64_t> latencies_ns;
+  // For each crash, the simulated time until an up broker led a newer term.
+  std::vector<int64_t> election_ns;
   uint64_t crashes = 0;
   uint64_t violations = 0;
 };
-FailoverResult run_failover(uint64_t seed, int crashes);
+FailoverResult run_failover(uint64_t seed, int crashes, bool buggify = false);
 
 // Simulator speed (bench/): a healthy, loaded 3-replica partition (two acks=all producers,
 // one acks=1 producer, one consumer) for `simulated_ns`.
