@@ -1,7 +1,5 @@
 #include "sim/buggify.h"
 
-#include <cstring>
-
 #include "base/bytes.h"
 
 namespace keel::sim {
@@ -20,14 +18,9 @@ bool Buggify::site_enabled(std::string_view site) {
   return enabled;
 }
 
-std::string_view Buggify::site_name(const char* site) {
-  const char* slash = std::strrchr(site, '/');
-  return slash == nullptr ? std::string_view(site) : std::string_view(slash + 1);
-}
-
 bool SimFaultPoints::fire(const char* site) {
   if (!buggify_->active()) return false;
-  const std::string_view name = Buggify::site_name(site);
+  const std::string_view name(site);
   if (!buggify_->site_enabled(name)) return false;
   if (!rng_.chance(Buggify::kFirePercent, 100)) return false;
   buggify_->count_fire(name);

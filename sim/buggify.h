@@ -1,11 +1,12 @@
 // BUGGIFY for the simulated world (after FoundationDB's Buggify.h), and the trace sink that
 // nodes' env::Trace events go to.
 //
-// Per seed: buggify is on at all with kRunEnabledPercent; each site (a "file:line" string) is
-// enabled with kSiteEnabledPercent, decided from the seed and the site's name alone (not from
-// the order sites are first reached); an enabled site fires with kFirePercent on each call,
-// drawn from the calling node's own stream. Fires are counted per site for the summary and
-// recorded in the trace. The liveness phase switches it off with set_active(false).
+// Per seed: buggify is on at all with kRunEnabledPercent; each site (named in its KEEL_BUGGIFY
+// call: "transport.drop_message") is enabled with kSiteEnabledPercent, decided from the seed
+// and the site's name alone (not from the order sites are first reached); an enabled site
+// fires with kFirePercent on each call, drawn from the calling node's own stream. Fires are counted
+// per site for the summary and recorded in the trace. The liveness phase switches it off with
+// set_active(false).
 #pragma once
 
 #include <cstdint>
@@ -34,17 +35,13 @@ class Buggify {
   bool active() const { return active_ && run_enabled_; }
   void force_run_enabled(bool enabled) { run_enabled_ = enabled; }
 
-  // Whether `site` (already normalized, see site_name) is enabled for this seed.
+  // Whether `site` is enabled for this seed.
   bool site_enabled(std::string_view site);
   // Counts a fire of `site`.
   void count_fire(std::string_view site) { fires_[std::string(site)]++; }
   const std::map<std::string, uint64_t>& fires() const { return fires_; }
   // Sites reached at least once, with whether they are enabled.
   const std::map<std::string, bool, std::less<>>& sites() const { return sites_; }
-
-  // "dir/file.cc:12" -> "file.cc:12": __FILE__ depends on where the tree is checked out, and
-  // the site name must not (it decides enablement and goes into the trace hash).
-  static std::string_view site_name(const char* site);
 
  private:
   uint64_t seed_;

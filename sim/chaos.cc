@@ -708,6 +708,7 @@ namespace keel::sim {
 
 LoadResult run_partition_load(uint64_t seed, int64_t simulated_ns) {
   Harness h(seed, 3, "");
+  h.world.buggify().force_run_enabled(false);  // no faults at all, BUGGIFY included
   h.world.start_all();
   h.world.run_for(simulated_ns);
   LoadResult out;

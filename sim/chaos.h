@@ -46,7 +46,7 @@ struct FailoverResult {
 FailoverResult run_failover(uint64_t seed, int crashes, bool buggify = false);
 
 // Simulator speed (bench/): a healthy, loaded 3-replica partition (two acks=all producers,
-// one acks=1 producer, one consumer) for `simulated_ns`.
+// one acks=1 producer, one consumer) for `simulated_ns`, with no faults (BUGGIFY off too).
 struct LoadResult {
   int64_t simulated_ns = 0;
   uint64_t events = 0;

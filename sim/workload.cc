@@ -322,7 +322,8 @@ void WorkloadProcess::append_one() {
   // BUGGIFY: roll early, so tiny segments and many directory operations get exercised.
   // A segment is named by its first record, so only a segment with records can be followed.
   const bool has_records = active->last_seq >= active->first_seq;
-  const bool full = has_records && (active->size >= opt_.segment_bytes_max || KEEL_BUGGIFY(env_));
+  const bool full = has_records && (active->size >= opt_.segment_bytes_max ||
+                                    KEEL_BUGGIFY(env_, "workload.early_roll"));
   if (full && settled) {
     if (auto st = roll_segment(); !st.ok()) {
       env_.trace().event("workload.roll_failed", st.ToString());
@@ -332,7 +333,7 @@ void WorkloadProcess::append_one() {
     active = segments_.back().get();
   }
   // BUGGIFY: a burst of records before the next sync (a large group commit).
-  const int count = KEEL_BUGGIFY(env_) ? 8 : 1;
+  const int count = KEEL_BUGGIFY(env_, "workload.burst") ? 8 : 1;
   for (int i = 0; i < count; i++) {
     const size_t n =
         size_t(env_.random().range(int64_t(opt_.record_bytes_min), int64_t(opt_.record_bytes_max)));
@@ -571,7 +572,7 @@ void WorkloadProcess::send_messages() {
     Peer& peer = *peers_[p];
     if (!peer.open || peer.outbox.size() >= opt_.outbox_messages_max) continue;
     // BUGGIFY: drop a healthy connection on purpose (an orderly close, then a reconnect).
-    if (KEEL_BUGGIFY(env_)) {
+    if (KEEL_BUGGIFY(env_, "workload.drop_connection")) {
       peer.stream->close();
       graveyard_.push_back(std::move(peer.stream));
       peer.open = false;
@@ -605,7 +606,7 @@ absl::Status WorkloadProcess::send_frame(env::Stream& stream, uint8_t type, Byte
   std::copy(body.begin(), body.end(), frame.begin() + kFrameHeaderBytes);
   // BUGGIFY: the frame goes out in two sends, split inside its header, so receivers see
   // partial frames (TCP may deliver any split; this makes the rare ones common).
-  if (KEEL_BUGGIFY(env_)) {
+  if (KEEL_BUGGIFY(env_, "workload.split_frame")) {
     const size_t cut = size_t(env_.random().range(1, int64_t(kFrameHeaderBytes)));
     if (auto st = stream.send(ByteView(frame).first(cut)); !st.ok()) return st;
     return stream.send(ByteView(frame).subspan(cut));
@@ -691,7 +692,7 @@ void WorkloadProcess::on_inbound_frame(Inbound& in, uint8_t type, ByteView body)
   if (obs_ != nullptr) obs_->on_received(node_, in.from, in.sender, seq, digest, duplicate);
   // BUGGIFY: withhold this acknowledgement; the sender keeps the message and sends it again
   // on its next stream, which the dedup above must absorb.
-  if (KEEL_BUGGIFY(env_)) return;
+  if (KEEL_BUGGIFY(env_, "workload.withhold_ack")) return;
   uint8_t ack[8];
   put_be64(ack, seq);
   (void)send_frame(*in.stream, kFrameAck, ByteView(ack, 8));

@@ -140,7 +140,7 @@ absl::Status Replica::start(std::unique_ptr<log::Log> log, ReplicaState state) {
   config.heartbeat_tick = options_.heartbeat_tick;
   // Rare but legal: one entry per AppendEntries and a short pipeline, so that entries of one
   // Ready travel, and get lost, separately.
-  if (KEEL_BUGGIFY(env_)) {
+  if (KEEL_BUGGIFY(env_, "replica.tiny_appends")) {
     config.max_msg_bytes = 1;
     config.max_inflight_msgs = 2;
   }
@@ -163,7 +163,7 @@ void Replica::on_tick() {
   if (failed()) return;
   ticker_.start(options_.tick, [this] { on_tick(); });
   // Rare but legal: a late timer (a paused process) swallows a tick.
-  if (KEEL_BUGGIFY(env_)) return;
+  if (KEEL_BUGGIFY(env_, "replica.swallow_tick")) return;
   raft_->tick();
   process_ready();
   ++ticks_;

@@ -74,7 +74,7 @@ void PeerTransport::send(const std::string& to, ByteView payload) {
   KEEL_CHECK(it != outgoing_.end(), "send to unknown peer {}", to);
   Outgoing& out = it->second;
   // Rare but legal: the transport is best-effort, so a message may simply be lost.
-  if (KEEL_BUGGIFY(env_)) {
+  if (KEEL_BUGGIFY(env_, "transport.drop_message")) {
     stats_.dropped++;
     return;
   }

@@ -23,7 +23,7 @@ namespace keel::env {
 class FaultPoints {
  public:
   virtual ~FaultPoints() = default;
-  // `site` is a stable string literal, "file:line"; see KEEL_BUGGIFY.
+  // `site` is the site's name, a string literal; see KEEL_BUGGIFY.
   virtual bool fire(const char* site) = 0;
 };
 
@@ -75,7 +75,9 @@ class Process {
 
 }  // namespace keel::env
 
-#define KEEL_STRINGIFY_(x) #x
-#define KEEL_STRINGIFY(x) KEEL_STRINGIFY_(x)
-// if (KEEL_BUGGIFY(env)) { ...rare but legal behaviour... }
-#define KEEL_BUGGIFY(env) ((env).faults().fire(__FILE__ ":" KEEL_STRINGIFY(__LINE__)))
+// if (KEEL_BUGGIFY(env, "module.what")) { ...rare but legal behaviour... }
+// A site is named, not keyed by file and line, so that editing a file does not change which
+// sites a seed enables (and with them every trace hash): a refactoring that changes no
+// behaviour leaves the traces bit-for-bit the same. Give each site its own name: sites that
+// share one are enabled together.
+#define KEEL_BUGGIFY(env, name) ((env).faults().fire("" name))

@@ -388,7 +388,7 @@ TEST(RealEnvTest, BundlesAWorkingEnv) {
   EXPECT_EQ(env.node(), "n7");
   EXPECT_EQ(env.random().seed(), 0x1234u);
   EXPECT_EQ(env::Random(0x1234).next_u64(), env.random().next_u64());
-  EXPECT_FALSE(KEEL_BUGGIFY(env));
+  EXPECT_FALSE(KEEL_BUGGIFY(env, "test.never"));
   env.trace().event("test", "silent at verbosity 0");
   bool fired = false, synced = false, accepted = false;
   env.clock().start_timer(milliseconds(1), [&] { fired = true; });

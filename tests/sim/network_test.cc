@@ -111,7 +111,9 @@ TEST_P(PartitionTest, CutsExactlyTheNamedLinksAndHealingRestoresThem) {
   }
   for (int a = 0; a < 4; a++) {
     for (int b = 0; b < 4; b++) {
-      if (a != b) EXPECT_EQ(fabric.is_cut(a, b), cut.contains({a, b})) << a << "->" << b;
+      if (a != b) {
+        EXPECT_EQ(fabric.is_cut(a, b), cut.contains({a, b})) << a << "->" << b;
+      }
     }
   }
   // Well below Fabric::kCutResetNs: the blocked streams stall, they are not reset yet.
