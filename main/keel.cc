@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "build_id.h"  // generated: KEEL_BUILD_ID (cmake/BuildId.cmake)
 #include "sim/cli.h"
 
 namespace {
