@@ -317,7 +317,8 @@ void Log::drop_file(Segment& seg) {
   if (seg.needs_sync) {
     // Its last changes (a truncation, say) are not durable yet: the next round syncs them,
     // so a truncation barrier covers them even though the segment left the map.
-    orphans_.push_back(std::move(seg.file));
+    seg.needs_sync = false;
+    orphan(std::move(seg.file));
     return;
   }
   retire(std::move(seg.file));
@@ -326,8 +327,18 @@ void Log::drop_file(Segment& seg) {
 void Log::retire(std::unique_ptr<env::File> file) {
   KEEL_CHECK(open_files_ > 0);
   open_files_--;
+  bury_after_round(std::move(file));
+}
+
+void Log::bury_after_round(std::unique_ptr<env::File> file) {
   // A sync may be pending on it; destroying it would drop that callback and stall the round.
   graveyard_.push_back({rounds_started_, std::move(file)});
+}
+
+void Log::orphan(std::unique_ptr<env::File> file) {
+  KEEL_CHECK(open_files_ > 0);
+  open_files_--;
+  orphans_.push_back(std::move(file));
 }
 
 void Log::bury() {
@@ -340,17 +351,24 @@ absl::StatusOr<env::File*> Log::file_of(Segment& seg) {
   seg.last_use = ++use_counter_;
   if (seg.file) return seg.file.get();
   while (open_files_ >= options_.open_files_max) {
-    Segment* victim = nullptr;
+    // The least recently used file without unsynced changes is closed; if every file has
+    // some, the least recently used one goes to the next round, which syncs it and then
+    // closes it. (Recovery without a trusted checkpoint rewrites every segment, so that round
+    // may hold them all open at once; a broker's logs used to fail to open there.)
+    Segment* clean = nullptr;
+    Segment* dirty = nullptr;
     for (auto& [base, s] : segments_) {
-      if (s.file && !s.needs_sync && !s.sync_in_flight && &s != &seg &&
-          (victim == nullptr || s.last_use < victim->last_use)) {
-        victim = &s;
-      }
+      if (!s.file || s.sync_in_flight || &s == &seg) continue;
+      Segment*& victim = s.needs_sync ? dirty : clean;
+      if (victim == nullptr || s.last_use < victim->last_use) victim = &s;
     }
-    if (victim == nullptr) {
-      return absl::ResourceExhaustedError("log: open-file budget exhausted (sync needed)");
+    if (clean != nullptr) {
+      retire(std::move(clean->file));
+    } else if (dirty != nullptr) {
+      drop_file(*dirty);
+    } else {
+      return absl::ResourceExhaustedError("log: open-file budget exhausted (syncs in flight)");
     }
-    retire(std::move(victim->file));
   }
   auto file = disk_.open(join_path(dir_, segment_file_name(seg.base_offset)),
                          seg.on_disk ? env::OpenMode::kExisting : env::OpenMode::kCreate);
@@ -805,7 +823,7 @@ void Log::start_round() {
   }
   for (std::unique_ptr<env::File>& file : orphans) {
     file->sync(part_done(nullptr, 0));
-    retire(std::move(file));  // destroyed once this round has completed
+    bury_after_round(std::move(file));  // destroyed once this round has completed
   }
   if (dir) disk_.sync_dir(dir_, part_done(nullptr, 0));
   if (parent) {

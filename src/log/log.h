@@ -56,7 +56,8 @@ struct Options {
   uint64_t write_buffer_bytes_max = 8u << 20;
   // The checkpoint is rewritten once this many stable, durable bytes accumulated after it.
   uint64_t checkpoint_interval_bytes = 4u << 20;
-  // Open-file budget: segment files kept open at once (the active one included).
+  // Open-file budget: segment files kept open at once (the active one included). Files
+  // closed to keep it stay open until the next sync round has synced their changes.
   size_t open_files_max = 32;
   // Bound on the number of segments (a limit, not a tuning knob).
   size_t segments_max = 1u << 20;
@@ -262,7 +263,12 @@ class Log {
   // Takes a segment's file as the segment leaves the map: retired, or, when it has changes
   // not yet synced, kept in orphans_ for the next round to sync first.
   void drop_file(Segment& seg);
+  // Closes a file (once any sync pending on it is done); it leaves the open-file budget.
   void retire(std::unique_ptr<env::File> file);
+  void bury_after_round(std::unique_ptr<env::File> file);
+  // Hands a file with unsynced changes to the next round, which syncs it and then closes
+  // it; it leaves the open-file budget now.
+  void orphan(std::unique_ptr<env::File> file);
   void bury();
   bool gated() const { return rounds_done_ < gate_round_; }
   bool repair_pending() const { return starts_durable_ < repair_seq_; }
@@ -350,8 +356,9 @@ class Log {
     std::unique_ptr<env::File> file;
   };
   std::deque<Buried> graveyard_;
-  // Files of segments that left the map (advance_start, a repair) with changes not yet
-  // synced; the next round syncs them (they still count against open_files_max until then).
+  // Files with changes not yet synced whose segments left the map (advance_start, a repair)
+  // or were closed to keep the open-file budget; the next round syncs them, then closes them.
+  // They no longer count against open_files_max.
   std::vector<std::unique_ptr<env::File>> orphans_;
 
   Bytes read_buf_;  // read()'s window into a segment, kept between calls
