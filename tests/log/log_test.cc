@@ -463,7 +463,9 @@ TEST(Log, AdvanceStartDuringATruncationBarrier) {
         EXPECT_LE(again->next_offset(), 2) << "steps " << steps << " seed " << seed;
       } else {
         EXPECT_EQ(again->start_offset(), 2);
-        if (again->next_offset() == 3) EXPECT_EQ(*all, last);
+        if (again->next_offset() == 3) {
+          EXPECT_EQ(*all, last);
+        }
       }
       if (synced) {
         EXPECT_EQ(again->start_offset(), 2) << "steps " << steps << " seed " << seed;
@@ -507,7 +509,9 @@ TEST(Log, OpenFileBudgetIsKept) {
   auto log = open_log(rig, o);
   for (int i = 0; i < 200; i++) {
     ASSERT_TRUE(log->append(make_batch(1, 1, i, 0, 200), {}).ok());
-    if (i % 10 == 0) ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+    if (i % 10 == 0) {
+      ASSERT_TRUE(sync_and_wait(rig, *log).ok());
+    }
     EXPECT_LE(log->open_file_count(), 3u);
   }
   ASSERT_TRUE(sync_and_wait(rig, *log).ok());
