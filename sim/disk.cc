@@ -264,7 +264,7 @@ void SimDisk::Image::write(uint64_t offset, ByteView data) {
     const uint64_t at = offset + done;
     const uint64_t in_sector = at % kSectorBytes;
     const size_t take = size_t(std::min<uint64_t>(kSectorBytes - in_sector, data.size() - done));
-    uint8_t* dst = mutable_sector(at / kSectorBytes, take < kSectorBytes);
+    uint8_t* dst = overwrite_sector(at / kSectorBytes, in_sector, in_sector + take);
     std::memcpy(dst + in_sector, data.data() + done, take);
     done += take;
   }
@@ -283,17 +283,21 @@ Bytes SimDisk::Image::sector_bytes(uint64_t sector) const {
   return out;
 }
 
-uint8_t* SimDisk::Image::mutable_sector(uint64_t sector, bool keep) {
+uint8_t* SimDisk::Image::overwrite_sector(uint64_t sector, size_t begin, size_t end) {
+  KEEL_CHECK(begin <= end && end <= kSectorBytes);
   Chunk& c = chunks_[sector];
   if (c != nullptr && c.use_count() == 1) return c->data();  // not shared: write in place
   Chunk fresh = pool_->take();                               // unspecified bytes
-  if (keep && c == nullptr) {
-    fresh->fill(0);
-  } else if (keep) {
-    std::memcpy(fresh->data(), c->data(), kSectorBytes);
+  uint8_t* dst = fresh->data();
+  if (c == nullptr) {
+    std::memset(dst, 0, begin);
+    std::memset(dst + end, 0, kSectorBytes - end);
+  } else {
+    std::memcpy(dst, c->data(), begin);
+    std::memcpy(dst + end, c->data() + end, kSectorBytes - end);
   }
   c = std::move(fresh);
-  return c->data();
+  return dst;
 }
 
 // ---- SimDisk: construction, knobs ---------------------------------------------------------

@@ -290,9 +290,12 @@ class SimDisk final : public env::Disk {
     void set_chunk(uint64_t sector, Chunk chunk);
     // Sector `sector` as kSectorBytes bytes (zeros past the end).
     Bytes sector_bytes(uint64_t sector) const;
-    // Sector `sector`, writable: copied first if shared (zeros if null). With `keep` false the
-    // caller overwrites the whole sector, so a fresh page is not filled first.
-    uint8_t* mutable_sector(uint64_t sector, bool keep = true);
+    // Sector `sector`, writable: copied first if shared (zeros if null).
+    uint8_t* mutable_sector(uint64_t sector) { return overwrite_sector(sector, 0, 0); }
+    // The same for a caller about to overwrite bytes [begin, end) of the sector: a fresh page
+    // gets only the rest copied (or zeroed). Appends after a sync copy the shared last page,
+    // and those copies were the disk model's largest cost.
+    uint8_t* overwrite_sector(uint64_t sector, size_t begin, size_t end);
 
    private:
     PagePool* pool_;
