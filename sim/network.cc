@@ -25,6 +25,8 @@ constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
 // One end of a connection, at `host`. Side 0 is the connecting end, side 1 the accepted one.
 struct Fabric::Side {
+  Conn* conn = nullptr;  // the connection this is side `index` of
+  int index = 0;
   int host = -1;
   uint64_t epoch = 0;
   env::Address local;
@@ -40,6 +42,16 @@ struct Fabric::Side {
 };
 
 struct Fabric::Conn {
+  explicit Conn(Fabric* owner) : fabric(owner) {
+    for (int s = 0; s < 2; s++) {
+      side[s].conn = this;
+      side[s].index = s;
+    }
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  Fabric* fabric;
   uint64_t id = 0;
   Side side[2];
   bool broken = false;  // reset or failed: nothing more travels in either direction
@@ -301,7 +313,7 @@ void Fabric::unlisten(const env::Address& at, const ListenerEntry* entry) {
 }
 
 std::unique_ptr<env::Stream> Fabric::connect(int host, uint64_t epoch, const env::Address& to) {
-  auto conn = std::make_shared<Conn>();
+  auto conn = std::make_shared<Conn>(this);
   conn->id = next_conn_id_++;
   Side& c = conn->side[0];
   Side& a = conn->side[1];
@@ -450,7 +462,13 @@ void Fabric::enqueue(const std::shared_ptr<Conn>& conn, int to_side, int64_t arr
 
 void Fabric::schedule_delivery(const std::shared_ptr<Conn>& conn, int s, int64_t at_ns) {
   conn->side[s].delivery_pending = true;
-  scheduler_->at(at_ns, [this, conn, s] { deliver(conn, s); });
+  // The callback holds one pointer, to the side (sharing the connection's ownership), so it
+  // fits in the scheduler's inline storage: no allocation per delivery.
+  scheduler_->at(at_ns, [side = std::shared_ptr<Side>(conn, &conn->side[s])]() mutable {
+    Conn* c = side->conn;
+    const int index = side->index;
+    c->fabric->deliver(std::shared_ptr<Conn>(std::move(side), c), index);
+  });
 }
 
 void Fabric::deliver(const std::shared_ptr<Conn>& conn, int s) {
