@@ -340,6 +340,7 @@ class SimDisk final : public env::Disk {
   };
   struct FileSync {
     uint64_t ino = 0;
+    Inode* inode = nullptr;  // alive while the sync is: the sync holds a reference
     uint64_t handle = 0;
     uint64_t size = 0;       // current size at the call
     uint64_t shrink_to = 0;  // smallest size between the previous sync call and this one
@@ -359,12 +360,12 @@ class SimDisk final : public env::Disk {
   };
 
   // File handle operations (SimFile forwards here after checking it is alive).
-  absl::StatusOr<size_t> file_read(uint64_t ino, uint64_t offset, std::span<uint8_t> out);
-  absl::Status file_write(uint64_t ino, uint64_t offset, ByteView data);
-  absl::Status file_truncate(uint64_t ino, uint64_t size);
-  uint64_t file_size(uint64_t ino) const;
-  void file_sync(uint64_t ino, uint64_t handle, env::DoneFn done);
-  void file_close(uint64_t ino, uint64_t handle);
+  absl::StatusOr<size_t> file_read(Inode& inode, uint64_t offset, std::span<uint8_t> out);
+  absl::Status file_write(Inode& inode, uint64_t offset, ByteView data);
+  absl::Status file_truncate(Inode& inode, uint64_t size);
+  uint64_t file_size(const Inode& inode) const;
+  void file_sync(Inode& inode, uint64_t handle, env::DoneFn done);
+  void file_close(Inode& inode, uint64_t handle);
   void deliver_later(env::DoneFn done, absl::Status status);
 
   void complete_file_sync(uint64_t id);
@@ -385,6 +386,7 @@ class SimDisk final : public env::Disk {
   const Entry* find_current(std::string_view path) const;
   void ref(uint64_t ino);
   void unref(uint64_t ino);
+  void unref(Inode& inode);
   void set_entry(Namespace& ns, std::string_view dir, std::string_view name,
                  std::optional<Entry> entry);
   void push_dir_op(std::string_view dir, std::vector<DirChange> changes);
