@@ -105,22 +105,19 @@ uint64_t Scheduler::record_head(std::string_view node, std::string_view kind) co
 }
 
 void Scheduler::record(std::string_view node, std::string_view kind, std::string_view detail) {
-  record_tail(node, kind, fnv(detail, record_head(node, kind)), detail);
+  hash_ = fnv(detail, record_head(node, kind));
+  trace_events_++;
+  if (trace_file_ != nullptr) write_trace(node, kind, detail);
 }
 
-void Scheduler::record_tail(std::string_view node, std::string_view kind, uint64_t h,
-                            std::string_view detail) {
-  hash_ = h;
-  trace_events_++;
-  if (trace_file_ != nullptr) {
-    std::fprintf(trace_file_, "{\"t\":%lld,\"n\":", static_cast<long long>(now_ns_));
-    write_json_string(trace_file_, node);
-    std::fputs(",\"k\":", trace_file_);
-    write_json_string(trace_file_, kind);
-    std::fputs(",\"d\":", trace_file_);
-    write_json_string(trace_file_, detail);
-    std::fprintf(trace_file_, ",\"h\":\"%016llx\"}\n", static_cast<unsigned long long>(hash_));
-  }
+void Scheduler::write_trace(std::string_view node, std::string_view kind, std::string_view detail) {
+  std::fprintf(trace_file_, "{\"t\":%lld,\"n\":", static_cast<long long>(now_ns_));
+  write_json_string(trace_file_, node);
+  std::fputs(",\"k\":", trace_file_);
+  write_json_string(trace_file_, kind);
+  std::fputs(",\"d\":", trace_file_);
+  write_json_string(trace_file_, detail);
+  std::fprintf(trace_file_, ",\"h\":\"%016llx\"}\n", static_cast<unsigned long long>(hash_));
 }
 
 void Scheduler::close_trace_file() {

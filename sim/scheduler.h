@@ -75,10 +75,12 @@ class Scheduler {
                const Args&... args) {
     uint64_t h = record_head(node, kind);
     ((h = fold(h, args)), ...);
-    record_tail(node, kind, h,
-                trace_file_ != nullptr
-                    ? fmt::vformat(fmt::string_view(format), fmt::make_format_args(args...))
-                    : std::string());
+    hash_ = h;
+    trace_events_++;
+    if (trace_file_ != nullptr) {
+      write_trace(node, kind,
+                  fmt::vformat(fmt::string_view(format), fmt::make_format_args(args...)));
+    }
   }
   uint64_t trace_hash() const { return hash_; }
   uint64_t trace_events() const { return trace_events_; }
@@ -94,8 +96,8 @@ class Scheduler {
   static constexpr size_t kSpareNodesMax = 4096;
   void recycle(Queue::node_type node);
   uint64_t record_head(std::string_view node, std::string_view kind) const;
-  void record_tail(std::string_view node, std::string_view kind, uint64_t h,
-                   std::string_view detail);
+  // Writes the event just folded into hash_ to the trace file.
+  void write_trace(std::string_view node, std::string_view kind, std::string_view detail);
   // fnv1a64 (the same values), unrolled: the trace hashes a few strings per event, and the
   // byte loop's own overhead was most of its cost.
   static uint64_t fnv(std::string_view s, uint64_t h) {
