@@ -1,5 +1,7 @@
 #include "sim/buggify.h"
 
+#include <cstring>
+
 #include "base/bytes.h"
 
 namespace keel::sim {
@@ -18,11 +20,21 @@ bool Buggify::site_enabled(std::string_view site) {
   return enabled;
 }
 
+bool SimFaultPoints::site_enabled(const char* site) {
+  for (const KnownSite& known : known_) {
+    if (known.pointer == site && std::strcmp(known.name.c_str(), site) == 0) return known.enabled;
+  }
+  // Buggify::site_enabled records the site as reached; its answer never changes.
+  const bool enabled = buggify_->site_enabled(site);
+  if (known_.size() < kKnownSitesMax) known_.push_back(KnownSite{site, site, enabled});
+  return enabled;
+}
+
 bool SimFaultPoints::fire(const char* site) {
   if (!buggify_->active()) return false;
-  const std::string_view name(site);
-  if (!buggify_->site_enabled(name)) return false;
+  if (!site_enabled(site)) return false;
   if (!rng_.chance(Buggify::kFirePercent, 100)) return false;
+  const std::string_view name(site);
   buggify_->count_fire(name);
   scheduler_->record(node_, "buggify", name);
   return true;

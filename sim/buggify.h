@@ -13,6 +13,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "env/env.h"
 #include "env/random.h"
@@ -59,10 +60,22 @@ class SimFaultPoints final : public env::FaultPoints {
   bool fire(const char* site) override;
 
  private:
+  // Whether `site` is enabled, remembered per call site: sites are string literals, a
+  // handful per build, and looking the name up in Buggify's map on every call was most of
+  // fire()'s cost. The name is compared too, so a reused pointer cannot alias another site.
+  static constexpr size_t kKnownSitesMax = 64;  // a bound for callers passing made-up names
+  struct KnownSite {
+    const char* pointer;
+    std::string name;
+    bool enabled;
+  };
+  bool site_enabled(const char* site);
+
   Buggify* buggify_;
   Scheduler* scheduler_;
   env::Random rng_;
   std::string node_;
+  std::vector<KnownSite> known_;
 };
 
 // env::Trace for a simulated node: every event goes into the scheduler's trace and hash.

@@ -18,8 +18,12 @@ SimClock::~SimClock() { stop(); }
 
 int64_t SimClock::local_at(int64_t global_ns) const {
   KEEL_CHECK(global_ns >= base_global_ns_);
-  const __int128 elapsed = global_ns - base_global_ns_;
-  return base_local_ns_ + int64_t(elapsed * (kPpmOne + drift_ppm_) / kPpmOne);
+  const int64_t elapsed = global_ns - base_global_ns_;
+  const int64_t rate = kPpmOne + drift_ppm_;
+  // The same value in 64 bits while the product fits (about 100 minutes since the last
+  // rebase): 128-bit division is a library call, and every clock read and timer comes here.
+  if (elapsed <= kElapsed64Max) return base_local_ns_ + elapsed * rate / kPpmOne;
+  return base_local_ns_ + int64_t(__int128(elapsed) * rate / kPpmOne);
 }
 
 int64_t SimClock::global_for_local(int64_t local_ns) const {
@@ -27,9 +31,15 @@ int64_t SimClock::global_for_local(int64_t local_ns) const {
   if (local_ns <= local_at(now_global)) return now_global;
   // local(g) = base_local + floor((g - base_global) * rate / kPpmOne) >= local_ns
   //   <=> (g - base_global) >= ceil((local_ns - base_local) * kPpmOne / rate).
-  const __int128 need = __int128(local_ns - base_local_ns_) * kPpmOne;
-  const __int128 rate = kPpmOne + drift_ppm_;
-  const int64_t g = base_global_ns_ + int64_t((need + rate - 1) / rate);
+  const int64_t ahead = local_ns - base_local_ns_;  // > 0: local_ns is past local_at(now)
+  const int64_t rate = kPpmOne + drift_ppm_;
+  int64_t g;
+  if (ahead <= kAhead64Max) {  // as in local_at: the same value in 64 bits while it fits
+    g = base_global_ns_ + (ahead * kPpmOne + rate - 1) / rate;
+  } else {
+    const __int128 need = __int128(ahead) * kPpmOne;
+    g = base_global_ns_ + int64_t((need + rate - 1) / rate);
+  }
   KEEL_CHECK(local_at(g) >= local_ns);
   return std::max(g, now_global);
 }

@@ -69,6 +69,10 @@ class SimClock final : public env::Clock {
     absl::AnyInvocable<void()> fire;
   };
 
+  // Largest spans whose products in local_at and global_for_local fit in 64 bits.
+  static constexpr int64_t kElapsed64Max = INT64_MAX / (kPpmOne + kDriftPpmMax);
+  static constexpr int64_t kAhead64Max = (INT64_MAX - (kPpmOne + kDriftPpmMax)) / kPpmOne;
+
   // Makes the current instant the base of the linear map, before a rate change or jump.
   void rebase();
   void schedule(env::TimerId id, PendingTimer& timer);

@@ -90,35 +90,38 @@ struct SimDisk::Link {
 };
 
 // A File handle: forwards to the disk while the disk lives and no crash happened since open.
+// It points at its inode directly (saving a map lookup per call): while the handle is live,
+// its own reference keeps the inode alive.
 class SimFile final : public env::File {
  public:
-  SimFile(std::shared_ptr<SimDisk::Link> link, uint64_t epoch, uint64_t ino, uint64_t handle)
-      : link_(std::move(link)), epoch_(epoch), ino_(ino), handle_(handle) {}
+  SimFile(std::shared_ptr<SimDisk::Link> link, uint64_t epoch, SimDisk::Inode* inode,
+          uint64_t handle)
+      : link_(std::move(link)), epoch_(epoch), inode_(inode), handle_(handle) {}
   ~SimFile() override {
-    if (SimDisk* disk = live()) disk->file_close(ino_, handle_);
+    if (SimDisk* disk = live()) disk->file_close(*inode_, handle_);
   }
 
   absl::StatusOr<size_t> read(uint64_t offset, std::span<uint8_t> out) override {
     SimDisk* disk = live();
     if (disk == nullptr) return dead_handle();
-    return disk->file_read(ino_, offset, out);
+    return disk->file_read(*inode_, offset, out);
   }
   absl::Status write(uint64_t offset, ByteView data) override {
     SimDisk* disk = live();
     if (disk == nullptr) return dead_handle();
-    return disk->file_write(ino_, offset, data);
+    return disk->file_write(*inode_, offset, data);
   }
   absl::Status truncate(uint64_t size) override {
     SimDisk* disk = live();
     if (disk == nullptr) return dead_handle();
-    return disk->file_truncate(ino_, size);
+    return disk->file_truncate(*inode_, size);
   }
   uint64_t size() const override {
     const SimDisk* disk = live();
-    return disk == nullptr ? 0 : disk->file_size(ino_);
+    return disk == nullptr ? 0 : disk->file_size(*inode_);
   }
   void sync(env::DoneFn done) override {
-    if (SimDisk* disk = live()) return disk->file_sync(ino_, handle_, std::move(done));
+    if (SimDisk* disk = live()) return disk->file_sync(*inode_, handle_, std::move(done));
     // A dead handle still answers, as an event, as long as the disk exists.
     if (link_->disk != nullptr) link_->disk->deliver_later(std::move(done), dead_handle());
   }
@@ -131,7 +134,7 @@ class SimFile final : public env::File {
 
   std::shared_ptr<SimDisk::Link> link_;
   uint64_t epoch_;  // the disk's process epoch at open
-  uint64_t ino_;
+  SimDisk::Inode* inode_;
   uint64_t handle_;
 };
 
@@ -264,7 +267,7 @@ void SimDisk::Image::write(uint64_t offset, ByteView data) {
     const uint64_t at = offset + done;
     const uint64_t in_sector = at % kSectorBytes;
     const size_t take = size_t(std::min<uint64_t>(kSectorBytes - in_sector, data.size() - done));
-    uint8_t* dst = mutable_sector(at / kSectorBytes, take < kSectorBytes);
+    uint8_t* dst = overwrite_sector(at / kSectorBytes, in_sector, in_sector + take);
     std::memcpy(dst + in_sector, data.data() + done, take);
     done += take;
   }
@@ -283,17 +286,21 @@ Bytes SimDisk::Image::sector_bytes(uint64_t sector) const {
   return out;
 }
 
-uint8_t* SimDisk::Image::mutable_sector(uint64_t sector, bool keep) {
+uint8_t* SimDisk::Image::overwrite_sector(uint64_t sector, size_t begin, size_t end) {
+  KEEL_CHECK(begin <= end && end <= kSectorBytes);
   Chunk& c = chunks_[sector];
   if (c != nullptr && c.use_count() == 1) return c->data();  // not shared: write in place
   Chunk fresh = pool_->take();                               // unspecified bytes
-  if (keep && c == nullptr) {
-    fresh->fill(0);
-  } else if (keep) {
-    std::memcpy(fresh->data(), c->data(), kSectorBytes);
+  uint8_t* dst = fresh->data();
+  if (c == nullptr) {
+    std::memset(dst, 0, begin);
+    std::memset(dst + end, 0, kSectorBytes - end);
+  } else {
+    std::memcpy(dst, c->data(), begin);
+    std::memcpy(dst + end, c->data() + end, kSectorBytes - end);
   }
   c = std::move(fresh);
-  return c->data();
+  return dst;
 }
 
 // ---- SimDisk: construction, knobs ---------------------------------------------------------
@@ -360,12 +367,13 @@ SimDisk::Inode& SimDisk::inode(uint64_t ino) {
 
 void SimDisk::ref(uint64_t ino) { inode(ino).refs++; }
 
-void SimDisk::unref(uint64_t ino) {
-  Inode& f = inode(ino);
+void SimDisk::unref(uint64_t ino) { unref(inode(ino)); }
+
+void SimDisk::unref(Inode& f) {
   KEEL_CHECK(f.refs > 0);
   if (--f.refs > 0) return;
   used_bytes_ -= footprint(f);
-  inodes_.erase(ino);
+  inodes_.erase(f.id);
 }
 
 uint64_t SimDisk::footprint(const Inode& f) {
@@ -465,8 +473,7 @@ bool SimDisk::reads_from_disk(const Inode& f, uint64_t sector) const {
   return f.low_size >= f.durable.size() || (sector + 1) * kSectorBytes <= f.low_size;
 }
 
-absl::StatusOr<size_t> SimDisk::file_read(uint64_t ino, uint64_t offset, std::span<uint8_t> out) {
-  Inode& f = inode(ino);
+absl::StatusOr<size_t> SimDisk::file_read(Inode& f, uint64_t offset, std::span<uint8_t> out) {
   stats_.reads++;
   const uint64_t size = f.cache.size();
   if (offset >= size || out.empty()) return size_t{0};
@@ -477,7 +484,7 @@ absl::StatusOr<size_t> SimDisk::file_read(uint64_t ino, uint64_t offset, std::sp
     if (!reads_from_disk(f, it->first)) continue;
     if (it->second.kind == FaultKind::kUnreadable) {
       stats_.read_eio++;
-      record("disk.read_eio", fmt::format("i{} sector={}", ino, it->first));
+      record("disk.read_eio", fmt::format("i{} sector={}", f.id, it->first));
       return absl::DataLossError(
           fmt::format("EIO: unreadable sector {} (byte {})", it->first, it->first * kSectorBytes));
     }
@@ -490,11 +497,10 @@ absl::StatusOr<size_t> SimDisk::file_read(uint64_t ino, uint64_t offset, std::sp
   return n;
 }
 
-absl::Status SimDisk::file_write(uint64_t ino, uint64_t offset, ByteView data) {
-  Inode& f = inode(ino);
+absl::Status SimDisk::file_write(Inode& f, uint64_t offset, ByteView data) {
   if (fault_rng_.chance(faults_.write_eio_ppm, DiskFaults::kMillion)) {
     stats_.write_eio++;
-    record("disk.write_eio", fmt::format("i{} {}+{}", ino, offset, data.size()));
+    record("disk.write_eio", fmt::format("i{} {}+{}", f.id, offset, data.size()));
     return absl::DataLossError("EIO: write failed");
   }
   if (data.empty()) return absl::OkStatus();
@@ -516,13 +522,12 @@ absl::Status SimDisk::file_write(uint64_t ino, uint64_t offset, ByteView data) {
   used_bytes_ = used_bytes_ - before + footprint(f);
   stats_.writes++;
   stats_.bytes_written += data.size();
-  scheduler_.recordf(node_, "disk.write", "i{} {}+{} #{:016x}", ino, offset, data.size(),
+  scheduler_.recordf(node_, "disk.write", "i{} {}+{} #{:016x}", f.id, offset, data.size(),
                      data_digest(data));
   return absl::OkStatus();
 }
 
-absl::Status SimDisk::file_truncate(uint64_t ino, uint64_t size) {
-  Inode& f = inode(ino);
+absl::Status SimDisk::file_truncate(Inode& f, uint64_t size) {
   const uint64_t before = footprint(f);
   if (size > f.cache.size()) {
     if (absl::Status s = reserve(f, size); !s.ok()) return s;
@@ -538,30 +543,30 @@ absl::Status SimDisk::file_truncate(uint64_t ino, uint64_t size) {
     }
   }
   used_bytes_ = used_bytes_ - before + footprint(f);
-  record("disk.truncate", fmt::format("i{} size={}", ino, size));
+  record("disk.truncate", fmt::format("i{} size={}", f.id, size));
   return absl::OkStatus();
 }
 
-uint64_t SimDisk::file_size(uint64_t ino) const { return inodes_.at(ino)->cache.size(); }
+uint64_t SimDisk::file_size(const Inode& f) const { return f.cache.size(); }
 
-void SimDisk::file_close(uint64_t ino, uint64_t handle) {
-  Inode& f = inode(ino);
+void SimDisk::file_close(Inode& f, uint64_t handle) {
   // Destroying a File drops its pending callbacks; the syncs themselves still happen.
   for (uint64_t id : f.syncs) {
     FileSync& sync = file_syncs_.at(id);
     if (sync.handle == handle) sync.done = nullptr;
   }
-  record("disk.close", fmt::format("i{} h{}", ino, handle));
+  record("disk.close", fmt::format("i{} h{}", f.id, handle));
   KEEL_CHECK(handles_.erase(handle) == 1, "handle h{} unknown", handle);
-  unref(ino);
+  unref(f);
 }
 
-void SimDisk::file_sync(uint64_t ino, uint64_t handle, env::DoneFn done) {
-  Inode& f = inode(ino);
+void SimDisk::file_sync(Inode& f, uint64_t handle, env::DoneFn done) {
+  const uint64_t ino = f.id;
   KEEL_CHECK(f.syncs.size() < kSyncsInFlightMax, "{} syncs in flight on one file", f.syncs.size());
   stats_.syncs++;
   FileSync sync;
   sync.ino = ino;
+  sync.inode = &f;
   sync.handle = handle;
   sync.size = f.cache.size();
   sync.shrink_to = f.low_since_call;
@@ -591,7 +596,7 @@ void SimDisk::file_sync(uint64_t ino, uint64_t handle, env::DoneFn done) {
   });
   scheduler_.recordf(node_, "disk.sync", "i{} #{} sectors={} size={} at={}", ino, id,
                      sync.sectors.size(), sync.size, done_at);
-  ref(ino);  // the sync in flight keeps the inode alive even if it is unlinked and closed
+  f.refs++;  // the sync in flight keeps the inode alive even if it is unlinked and closed
   f.syncs.push_back(id);
   file_syncs_.emplace(id, std::move(sync));
 }
@@ -601,7 +606,7 @@ void SimDisk::complete_file_sync(uint64_t id) {
   KEEL_CHECK(it != file_syncs_.end(), "sync #{} unknown", id);
   FileSync sync = std::move(it->second);
   file_syncs_.erase(it);
-  Inode& f = inode(sync.ino);
+  Inode& f = *sync.inode;
   KEEL_CHECK(!f.syncs.empty() && f.syncs.front() == id, "syncs of i{} out of order", sync.ino);
   f.syncs.pop_front();
   if (sync.outcome != SyncOutcome::kOk) {
@@ -638,7 +643,7 @@ void SimDisk::complete_file_sync(uint64_t id) {
       status = absl::DataLossError("EIO: sync failed; nothing it covered is durable");
       break;
   }
-  unref(sync.ino);  // `f` may be gone from here on
+  unref(f);  // `f` may be gone from here on
   if (sync.done) sync.done(std::move(status));
 }
 
@@ -783,7 +788,7 @@ absl::StatusOr<std::unique_ptr<env::File>> SimDisk::open(std::string_view path,
   const uint64_t handle = next_handle_++;
   record("disk.open", fmt::format("{} i{} h{}", path, ino, handle));
   handles_.emplace(handle, ino);
-  return std::unique_ptr<env::File>(new SimFile(link_, process_epoch_, ino, handle));
+  return std::unique_ptr<env::File>(new SimFile(link_, process_epoch_, &inode(ino), handle));
 }
 
 absl::Status SimDisk::rename(std::string_view from, std::string_view to) {

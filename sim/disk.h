@@ -290,9 +290,12 @@ class SimDisk final : public env::Disk {
     void set_chunk(uint64_t sector, Chunk chunk);
     // Sector `sector` as kSectorBytes bytes (zeros past the end).
     Bytes sector_bytes(uint64_t sector) const;
-    // Sector `sector`, writable: copied first if shared (zeros if null). With `keep` false the
-    // caller overwrites the whole sector, so a fresh page is not filled first.
-    uint8_t* mutable_sector(uint64_t sector, bool keep = true);
+    // Sector `sector`, writable: copied first if shared (zeros if null).
+    uint8_t* mutable_sector(uint64_t sector) { return overwrite_sector(sector, 0, 0); }
+    // The same for a caller about to overwrite bytes [begin, end) of the sector: a fresh page
+    // gets only the rest copied (or zeroed). Appends after a sync copy the shared last page,
+    // and those copies were the disk model's largest cost.
+    uint8_t* overwrite_sector(uint64_t sector, size_t begin, size_t end);
 
    private:
     PagePool* pool_;
@@ -337,6 +340,7 @@ class SimDisk final : public env::Disk {
   };
   struct FileSync {
     uint64_t ino = 0;
+    Inode* inode = nullptr;  // alive while the sync is: the sync holds a reference
     uint64_t handle = 0;
     uint64_t size = 0;       // current size at the call
     uint64_t shrink_to = 0;  // smallest size between the previous sync call and this one
@@ -356,12 +360,12 @@ class SimDisk final : public env::Disk {
   };
 
   // File handle operations (SimFile forwards here after checking it is alive).
-  absl::StatusOr<size_t> file_read(uint64_t ino, uint64_t offset, std::span<uint8_t> out);
-  absl::Status file_write(uint64_t ino, uint64_t offset, ByteView data);
-  absl::Status file_truncate(uint64_t ino, uint64_t size);
-  uint64_t file_size(uint64_t ino) const;
-  void file_sync(uint64_t ino, uint64_t handle, env::DoneFn done);
-  void file_close(uint64_t ino, uint64_t handle);
+  absl::StatusOr<size_t> file_read(Inode& inode, uint64_t offset, std::span<uint8_t> out);
+  absl::Status file_write(Inode& inode, uint64_t offset, ByteView data);
+  absl::Status file_truncate(Inode& inode, uint64_t size);
+  uint64_t file_size(const Inode& inode) const;
+  void file_sync(Inode& inode, uint64_t handle, env::DoneFn done);
+  void file_close(Inode& inode, uint64_t handle);
   void deliver_later(env::DoneFn done, absl::Status status);
 
   void complete_file_sync(uint64_t id);
@@ -382,6 +386,7 @@ class SimDisk final : public env::Disk {
   const Entry* find_current(std::string_view path) const;
   void ref(uint64_t ino);
   void unref(uint64_t ino);
+  void unref(Inode& inode);
   void set_entry(Namespace& ns, std::string_view dir, std::string_view name,
                  std::optional<Entry> entry);
   void push_dir_op(std::string_view dir, std::vector<DirChange> changes);

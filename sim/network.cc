@@ -25,6 +25,8 @@ constexpr int64_t kNanosPerSecond = 1'000'000'000;
 
 // One end of a connection, at `host`. Side 0 is the connecting end, side 1 the accepted one.
 struct Fabric::Side {
+  Conn* conn = nullptr;  // the connection this is side `index` of
+  int index = 0;
   int host = -1;
   uint64_t epoch = 0;
   env::Address local;
@@ -40,6 +42,16 @@ struct Fabric::Side {
 };
 
 struct Fabric::Conn {
+  explicit Conn(Fabric* owner) : fabric(owner) {
+    for (int s = 0; s < 2; s++) {
+      side[s].conn = this;
+      side[s].index = s;
+    }
+  }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+
+  Fabric* fabric;
   uint64_t id = 0;
   Side side[2];
   bool broken = false;  // reset or failed: nothing more travels in either direction
@@ -301,7 +313,7 @@ void Fabric::unlisten(const env::Address& at, const ListenerEntry* entry) {
 }
 
 std::unique_ptr<env::Stream> Fabric::connect(int host, uint64_t epoch, const env::Address& to) {
-  auto conn = std::make_shared<Conn>();
+  auto conn = std::make_shared<Conn>(this);
   conn->id = next_conn_id_++;
   Side& c = conn->side[0];
   Side& a = conn->side[1];
@@ -395,9 +407,12 @@ absl::Status Fabric::send(const std::shared_ptr<Conn>& conn, int s, ByteView byt
   if (to < 0) return absl::OkStatus();  // unknown host: the connect will fail
   Link& l = link(side.host, to);
   const int64_t tx_start = std::max(now, l.tx_free_ns);
-  const int64_t tx_ns =
-      int64_t((__int128(bytes.size()) * kNanosPerSecond + l.params.bandwidth_bytes_per_s - 1) /
-              l.params.bandwidth_bytes_per_s);
+  // ceil(size * 1e9 / bandwidth) in 64 bits (size is at most the send buffer, so the product
+  // fits): the same value as the 128-bit formula, without its library-call division.
+  static_assert(env::Stream::kSendBufferBytesMax <= UINT64_MAX / kNanosPerSecond);
+  const uint64_t scaled = uint64_t(bytes.size()) * kNanosPerSecond;
+  const uint64_t bandwidth = l.params.bandwidth_bytes_per_s;
+  const int64_t tx_ns = int64_t(scaled / bandwidth + (scaled % bandwidth != 0 ? 1 : 0));
   l.tx_free_ns = tx_start + tx_ns;
   side.unsent.emplace_back(l.tx_free_ns, bytes.size());
   const int64_t arrival =
@@ -447,7 +462,13 @@ void Fabric::enqueue(const std::shared_ptr<Conn>& conn, int to_side, int64_t arr
 
 void Fabric::schedule_delivery(const std::shared_ptr<Conn>& conn, int s, int64_t at_ns) {
   conn->side[s].delivery_pending = true;
-  scheduler_->at(at_ns, [this, conn, s] { deliver(conn, s); });
+  // The callback holds one pointer, to the side (sharing the connection's ownership), so it
+  // fits in the scheduler's inline storage: no allocation per delivery.
+  scheduler_->at(at_ns, [side = std::shared_ptr<Side>(conn, &conn->side[s])]() mutable {
+    Conn* c = side->conn;
+    const int index = side->index;
+    c->fabric->deliver(std::shared_ptr<Conn>(std::move(side), c), index);
+  });
 }
 
 void Fabric::deliver(const std::shared_ptr<Conn>& conn, int s) {

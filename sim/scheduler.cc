@@ -27,8 +27,27 @@ Scheduler::~Scheduler() { close_trace_file(); }
 Scheduler::EventId Scheduler::at(int64_t time_ns, Fn fn) {
   const uint64_t tie = shuffle_ ? tie_rng_.next_u64() : 0;
   EventId id{std::max(time_ns, now_ns_), tie, next_seq_++};
-  queue_.emplace(id, std::move(fn));
+  if (spare_.empty()) {
+    queue_.emplace(id, std::move(fn));
+  } else {
+    Queue::node_type node = std::move(spare_.back());
+    spare_.pop_back();
+    node.key() = id;
+    node.mapped() = std::move(fn);
+    queue_.insert(std::move(node));
+  }
   return id;
+}
+
+void Scheduler::cancel(EventId id) {
+  Queue::node_type node = queue_.extract(id);
+  if (node.empty()) return;
+  node.mapped() = nullptr;  // destroyed now, as erase() did: a destructor may have effects
+  recycle(std::move(node));
+}
+
+void Scheduler::recycle(Queue::node_type node) {
+  if (spare_.size() < kSpareNodesMax) spare_.push_back(std::move(node));
 }
 
 void Scheduler::shuffle_ties(uint64_t seed) {
@@ -38,11 +57,12 @@ void Scheduler::shuffle_ties(uint64_t seed) {
 
 bool Scheduler::step() {
   if (queue_.empty()) return false;
-  auto it = queue_.begin();
-  KEEL_CHECK(it->first.time_ns >= now_ns_);
-  now_ns_ = it->first.time_ns;
-  Fn fn = std::move(it->second);
-  queue_.erase(it);
+  Queue::node_type node = queue_.extract(queue_.begin());
+  KEEL_CHECK(node.key().time_ns >= now_ns_);
+  now_ns_ = node.key().time_ns;
+  Fn fn = std::move(node.mapped());
+  node.mapped() = nullptr;
+  recycle(std::move(node));
   events_run_++;
   fn();
   return true;
@@ -79,29 +99,25 @@ void write_json_string(std::FILE* f, std::string_view s) {
 
 uint64_t Scheduler::record_head(std::string_view node, std::string_view kind) const {
   uint64_t h = (hash_ ^ uint64_t(now_ns_)) * kFoldPrime;
-  h = fnv1a64(node, h);
-  h = fnv1a64("\x1f", h);
-  h = fnv1a64(kind, h);
-  return fnv1a64("\x1f", h);
+  constexpr uint8_t kSeparator = 0x1f;
+  h = (fnv(node, h) ^ kSeparator) * kFoldPrime;
+  return (fnv(kind, h) ^ kSeparator) * kFoldPrime;
 }
 
 void Scheduler::record(std::string_view node, std::string_view kind, std::string_view detail) {
-  record_tail(node, kind, fnv1a64(detail, record_head(node, kind)), detail);
+  hash_ = fnv(detail, record_head(node, kind));
+  trace_events_++;
+  if (trace_file_ != nullptr) write_trace(node, kind, detail);
 }
 
-void Scheduler::record_tail(std::string_view node, std::string_view kind, uint64_t h,
-                            std::string_view detail) {
-  hash_ = h;
-  trace_events_++;
-  if (trace_file_ != nullptr) {
-    std::fprintf(trace_file_, "{\"t\":%lld,\"n\":", static_cast<long long>(now_ns_));
-    write_json_string(trace_file_, node);
-    std::fputs(",\"k\":", trace_file_);
-    write_json_string(trace_file_, kind);
-    std::fputs(",\"d\":", trace_file_);
-    write_json_string(trace_file_, detail);
-    std::fprintf(trace_file_, ",\"h\":\"%016llx\"}\n", static_cast<unsigned long long>(hash_));
-  }
+void Scheduler::write_trace(std::string_view node, std::string_view kind, std::string_view detail) {
+  std::fprintf(trace_file_, "{\"t\":%lld,\"n\":", static_cast<long long>(now_ns_));
+  write_json_string(trace_file_, node);
+  std::fputs(",\"k\":", trace_file_);
+  write_json_string(trace_file_, kind);
+  std::fputs(",\"d\":", trace_file_);
+  write_json_string(trace_file_, detail);
+  std::fprintf(trace_file_, ",\"h\":\"%016llx\"}\n", static_cast<unsigned long long>(hash_));
 }
 
 void Scheduler::close_trace_file() {

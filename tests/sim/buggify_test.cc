@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include "sim/world.h"
 
 namespace keel::sim {
@@ -57,6 +60,29 @@ TEST(Buggify, EnabledSitesFireAtTheirRateAndAreCountedAndTraced) {
 
   buggify.set_active(false);
   for (int i = 0; i < 100; i++) EXPECT_FALSE(points.fire(on.c_str()));
+}
+
+// Fault points remember each call site's answer; one buffer reused for another name must
+// get that name's answer, not the remembered one.
+TEST(Buggify, AReusedSitePointerIsNotMistakenForTheOldSite) {
+  Scheduler scheduler;
+  Buggify buggify(env::Random(1));
+  buggify.force_run_enabled(true);
+  std::string on, off;
+  for (int i = 0; on.empty() || off.empty(); i++) {
+    const std::string site = fmt::format("x.site{}", i);
+    (buggify.site_enabled(site) ? on : off) = site;
+  }
+  SimFaultPoints points(buggify, scheduler, env::Random(2), "n1");
+  char buffer[64] = {};
+  ASSERT_LT(std::max(on.size(), off.size()), sizeof(buffer));
+  std::memcpy(buffer, on.c_str(), on.size() + 1);
+  int fired = 0;
+  for (int i = 0; i < 400; i++) fired += points.fire(buffer);
+  EXPECT_GT(fired, 0);
+  std::memset(buffer, 0, sizeof(buffer));
+  std::memcpy(buffer, off.c_str(), off.size() + 1);
+  for (int i = 0; i < 400; i++) EXPECT_FALSE(points.fire(buffer));
 }
 
 TEST(Buggify, OffForTheRunMeansNeverFires) {

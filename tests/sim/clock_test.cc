@@ -97,6 +97,27 @@ TEST(SimClock, CancelledAndStoppedTimersNeverFire) {
   EXPECT_EQ(clock.timers_pending(), 0u);
 }
 
+// Clock arithmetic runs in 64 bits for spans up to about 100 minutes and in 128 bits past
+// them; both give the exact floor/ceiling of the linear map.
+TEST(SimClock, LongSpansMapExactlyLikeShortOnes) {
+  constexpr int64_t kHour = 3'600 * kSecond;
+  for (const int64_t drift : {-333'333, 0, 123'457, 500'000}) {
+    for (const int64_t span : {7 * kSecond + 3, 101 * 60 * kSecond, 3 * kHour + 11}) {
+      Scheduler scheduler;
+      SimClock clock(scheduler, "n1");
+      clock.set_drift_ppm(drift);
+      const __int128 rate = SimClock::kPpmOne + drift;
+      scheduler.run_until(span);
+      EXPECT_EQ(clock.now().count(), int64_t(__int128(span) * rate / SimClock::kPpmOne));
+      // The first global instant at which the clock reads a local deadline `span` ahead.
+      const int64_t local = clock.now().count() + span;
+      const int64_t global = clock.global_for_local(local);
+      EXPECT_GE(clock.local_at(global), local);
+      EXPECT_LT(clock.local_at(global - 1), local);
+    }
+  }
+}
+
 TEST(SimClock, ANodesDriftAndJumpsSurviveItsCrash) {
   ProbeLog log;
   auto world = probe_world(2, 2, &log);
