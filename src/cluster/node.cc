@@ -5,6 +5,31 @@
 #include "base/check.h"
 
 namespace keel::cluster {
+namespace {
+
+void put_varint(uint64_t v, std::string& out) {
+  for (; v >= 0x80; v >>= 7) out.push_back(char((v & 0x7f) | 0x80));
+  out.push_back(char(v));
+}
+
+}  // namespace
+
+void encode_peer_message(uint32_t partition, const raft::Message& m, std::string& out) {
+  // Field by field, so that `m` (entries and all) is not copied into a wrapper first: what
+  // PeerMessage::SerializeAsString would produce (proto3 omits a zero partition).
+  out.clear();
+  if (partition != 0) {
+    out.push_back(char(PeerMessage::kPartitionFieldNumber << 3));  // varint
+    put_varint(partition, out);
+  }
+  out.push_back(char((PeerMessage::kMessageFieldNumber << 3) | 2));  // length-delimited
+  // ByteSizeLong caches the sizes the serialization below relies on; one pass each.
+  const size_t size = m.ByteSizeLong();
+  put_varint(size, out);
+  const size_t at = out.size();
+  out.resize(at + size);
+  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + at));
+}
 
 Node::Node(env::Env& env, NodeConfig config)
     : env_(env), config_(std::move(config)), reaper_(env.clock()) {
@@ -74,18 +99,12 @@ void Node::on_peer_message(const std::string& from, ByteView payload) {
 void Node::send_raft(const raft::Message& m) {
   auto it = names_.find(m.to());
   KEEL_CHECK(it != names_.end(), "message to unknown node {}", m.to());
-  // A PeerMessage {partition, message} serialized field by field, so that `m` (entries and
-  // all) is not copied into a wrapper first: a length-delimited field 2 appended to the
-  // encoding of {partition} is what the wrapper would encode.
-  PeerMessage pm;
-  pm.set_partition(config_.replica.partition);
-  std::string bytes = pm.SerializeAsString();
-  bytes.push_back(char((PeerMessage::kMessageFieldNumber << 3) | 2));
-  uint64_t n = m.ByteSizeLong();  // the length, as a varint
-  for (; n >= 0x80; n >>= 7) bytes.push_back(char((n & 0x7f) | 0x80));
-  bytes.push_back(char(n));
-  m.AppendToString(&bytes);
+  // The buffer is reused from send to send (taken, so that a nested send would just use a
+  // fresh one).
+  std::string bytes = std::move(send_buffer_);
+  encode_peer_message(config_.replica.partition, m, bytes);
   transport_->send(it->second, as_bytes(bytes));
+  send_buffer_ = std::move(bytes);
 }
 
 void Node::accept_client(std::unique_ptr<env::Stream> stream) {
@@ -108,7 +127,7 @@ void Node::on_client_data(uint64_t conn, ByteView bytes) {
   if (it == clients_.end()) return;
   it->second.decoder.feed(bytes);
   for (;;) {
-    auto frame = it->second.decoder.next();
+    auto frame = it->second.decoder.next_view();
     if (!frame.ok() || (frame->has_value() && (*frame)->type != FrameType::kClient)) {
       env_.trace().event("node.bad_client_frame",
                          frame.ok() ? "unexpected frame type" : frame.status().ToString());

@@ -34,6 +34,10 @@ struct NodeConfig {
   size_t client_connections_max = 256;
 };
 
+// Encodes PeerMessage {partition, m} into `out` (replacing its contents), byte for byte as
+// PeerMessage::SerializeAsString would, without copying `m` into a wrapper.
+void encode_peer_message(uint32_t partition, const raft::Message& m, std::string& out);
+
 class Node final : public env::Process {
  public:
   Node(env::Env& env, NodeConfig config);
@@ -71,6 +75,7 @@ class Node final : public env::Process {
   std::vector<std::unique_ptr<env::Stream>> graveyard_;
   env::Timer reaper_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  std::string send_buffer_;  // send_raft's encoding, kept to reuse its allocation
 };
 
 }  // namespace keel::cluster

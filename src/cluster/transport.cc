@@ -78,23 +78,25 @@ void PeerTransport::send(const std::string& to, ByteView payload) {
     stats_.dropped++;
     return;
   }
-  Bytes frame;
+  // Encoded into a buffer kept from send to send (taken, so that a nested send would just use
+  // a fresh one): the stream copies what it is given.
+  Bytes frame = std::move(frame_buffer_);
+  frame.clear();
   encode_frame(FrameType::kRaft, payload, frame);
   if (!out.open) {
     if (out.pending.size() + frame.size() > kQueueBytesMax) {
       stats_.dropped++;
-      return;
+    } else {
+      out.pending.insert(out.pending.end(), frame.begin(), frame.end());
+      stats_.sent++;
     }
-    out.pending.insert(out.pending.end(), frame.begin(), frame.end());
-    stats_.sent++;
-    return;
-  }
-  if (out.stream->send_queue_bytes() + frame.size() > kQueueBytesMax ||
-      !out.stream->send(frame).ok()) {
+  } else if (out.stream->send_queue_bytes() + frame.size() > kQueueBytesMax ||
+             !out.stream->send(frame).ok()) {
     stats_.dropped++;
-    return;
+  } else {
+    stats_.sent++;
   }
-  stats_.sent++;
+  frame_buffer_ = std::move(frame);
 }
 
 void PeerTransport::accept(std::unique_ptr<env::Stream> stream) {
@@ -117,14 +119,14 @@ void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
   Incoming& in = incoming_.at(id);
   in.decoder.feed(bytes);
   for (;;) {
-    auto frame = in.decoder.next();
+    auto frame = in.decoder.next_view();
     if (!frame.ok()) {
       stats_.bad_frames++;
       drop_incoming(id, frame.status());
       return;
     }
     if (!frame->has_value()) return;
-    Frame& f = **frame;
+    const FrameView& f = **frame;
     if (in.from.empty()) {
       std::string from(as_chars(f.payload));
       if (f.type != FrameType::kHello || !outgoing_.contains(from)) {

@@ -26,6 +26,8 @@ namespace keel::cluster {
 
 class PeerTransport {
  public:
+  // `payload` points into the receiving stream's buffer: it is valid during the call, as long
+  // as the handler drops no stream before it is done reading it.
   using Handler = absl::AnyInvocable<void(const std::string& from, ByteView payload)>;
 
   static constexpr env::Nanos kBackoffMin = std::chrono::milliseconds(10);
@@ -82,6 +84,7 @@ class PeerTransport {
   env::Timer reaper_;
   uint64_t next_incoming_id_ = 0;
   Stats stats_;
+  Bytes frame_buffer_;  // send()'s encoding, kept to reuse its allocation
 };
 
 }  // namespace keel::cluster
