@@ -126,7 +126,19 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
   uint64_t bytes = 0;
   uint64_t at = lo;
   // Served from the cache while it holds the next entry (it is contiguous to the end).
-  for (auto it = cache_.find(at); it != cache_.end() && at < hi; ++it) {
+  const auto cached = cache_.find(at);
+  if (cached != cache_.end()) {
+    // Room for the cached entries the loop below takes (same limits), so that copying them
+    // in does not also move them around.
+    size_t n = 0;
+    uint64_t b = 0;
+    for (auto it = cached; it != cache_.end() && it->first < hi; ++it, n++) {
+      b += it->second.data().size();
+      if (n > 0 && b > max_bytes) break;
+    }
+    out.reserve(n);
+  }
+  for (auto it = cached; it != cache_.end() && at < hi; ++it) {
     KEEL_CHECK_EQ(it->first, at);
     bytes += it->second.data().size();
     if (!out.empty() && bytes > max_bytes) return out;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 
 #include "base/check.h"
 #include "raft/describe.h"
@@ -857,9 +858,11 @@ void Raft::bcast_heartbeat() {
 }
 
 bool Raft::maybe_commit() {
-  std::vector<uint64_t> matches;
-  for (uint64_t v : voters_) matches.push_back(progress_.at(v).match);
-  std::sort(matches.begin(), matches.end(), std::greater<>());
+  // On the stack: this runs on every acknowledgement.
+  std::array<uint64_t, kVotersMax> matches;
+  size_t n = 0;
+  for (uint64_t v : voters_) matches[n++] = progress_.at(v).match;
+  std::sort(matches.begin(), matches.begin() + n, std::greater<>());
   const uint64_t index = matches[quorum() - 1];
   if (index <= log_.committed()) return false;
   // Figure 8 of the Raft paper: an entry of an earlier term may be on a majority and still
@@ -940,9 +943,13 @@ HardState Raft::hard_state() const {
 }
 
 bool Raft::has_ready() const {
+  // hard_state() compared field by field, without building a HardState.
+  const bool hard_state_changed = term_ != sent_hard_state_.term() ||
+                                  vote_ != sent_hard_state_.vote() ||
+                                  log_.committed() != sent_hard_state_.commit();
   return bcast_pending_ || !msgs_.empty() || !held_.empty() || log_.has_unsent_entries() ||
-         log_.has_unsent_snapshot() || !same_hard_state(hard_state(), sent_hard_state_) ||
-         log_.has_next_committed() || role_ != sent_role_ || lead_ != sent_lead_;
+         log_.has_unsent_snapshot() || hard_state_changed || log_.has_next_committed() ||
+         role_ != sent_role_ || lead_ != sent_lead_;
 }
 
 Ready Raft::take_ready() {
