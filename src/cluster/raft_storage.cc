@@ -107,6 +107,10 @@ std::map<uint64_t, RaftStorage::EntryMeta>::const_iterator RaftStorage::containi
     uint64_t offset) const {
   KEEL_CHECK(offset >= first_index() && offset <= last_index(), "offset {} outside [{}, {}]",
              offset, first_index(), last_index());
+  // Most lookups are about the last entry (the leader's next append, a follower's newest
+  // entries): answered without a search.
+  auto last = std::prev(boundaries_.end());
+  if (offset >= last->first) return last;
   auto it = boundaries_.upper_bound(offset);
   KEEL_CHECK(it != boundaries_.begin());
   return std::prev(it);

@@ -38,6 +38,8 @@ SnapshotMeta RaftLog::snapshot_meta() const {
 
 size_t RaftLog::unstable_position(uint64_t offset) const {
   KEEL_CHECK(offset >= offset_ && offset <= last_index());
+  // Most lookups are about the last entry: answered without a search.
+  if (offset >= unstable_.back().index()) return unstable_.size() - 1;
   auto it = std::upper_bound(unstable_.begin(), unstable_.end(), offset,
                              [](uint64_t o, const Entry& e) { return o < e.index(); });
   KEEL_CHECK(it != unstable_.begin());
