@@ -112,8 +112,22 @@ __attribute__((target("sse4.2"))) uint32_t raw_hw(uint32_t crc, const uint8_t* p
     p += 8;
     n -= 8;
   }
+  // The last 0..7 bytes in at most three steps (the wider instructions take their bytes
+  // in little-endian order, as the byte-wise loop would).
   uint32_t c32 = uint32_t(c);
-  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
+  if (n & 4) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    c32 = _mm_crc32_u32(c32, v);
+    p += 4;
+  }
+  if (n & 2) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    c32 = _mm_crc32_u16(c32, v);
+    p += 2;
+  }
+  if (n & 1) c32 = _mm_crc32_u8(c32, *p);
   return c32;
 }
 #endif
