@@ -887,7 +887,7 @@ bool Raft::quorum_active() {
 // ---------------------------------------------------------------------------------------
 // Output.
 
-void Raft::send(Message m) {
+void Raft::send(Message&& m) {
   m.set_from(id_);
   if (m.type() != MSG_PRE_VOTE && m.type() != MSG_PRE_VOTE_RESP && m.type() != MSG_VOTE_RESP) {
     m.set_term(term_);
@@ -898,7 +898,7 @@ void Raft::send(Message m) {
   msgs_.push_back(std::move(m));
 }
 
-void Raft::send_after_persist(Message m) {
+void Raft::send_after_persist(Message&& m) {
   m.set_from(id_);
   if (m.term() == 0) m.set_term(term_);
   const bool to_peer = m.to() != id_;
@@ -926,7 +926,7 @@ void Raft::drop_acks_from(uint64_t from) {
   for (InFlight& f : in_flight_) std::erase_if(f.held, stale);
 }
 
-void Raft::release(Message m) {
+void Raft::release(Message&& m) {
   if (m.to() == id_) {
     step_valid(m);  // our own vote, now durable (the one message from ourselves)
   } else {

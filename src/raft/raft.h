@@ -208,9 +208,10 @@ class Raft {
   void tick_heartbeat();
 
   // Output plumbing.
-  void send(Message m);
-  void send_after_persist(Message m);
-  void release(Message m);
+  // By rvalue reference: the message is moved once, into the output queue.
+  void send(Message&& m);
+  void send_after_persist(Message&& m);
+  void release(Message&& m);
   HardState hard_state() const;
   void maybe_clear_fault();
   void note_leader_last(const Message& m);
