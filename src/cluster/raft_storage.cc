@@ -172,12 +172,12 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
   return out;
 }
 
-absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries, int64_t now_ms) {
+absl::Status RaftStorage::write_entries(std::vector<raft::Entry> entries, int64_t now_ms) {
   if (entries.empty()) return absl::OkStatus();
   const uint64_t first = entries.front().index();
   KEEL_CHECK(first >= first_index() && first <= last_index() + 1, "write at {} outside log", first);
   if (auto st = drop_suffix(first); !st.ok()) return st;
-  for (const raft::Entry& e : entries) {
+  for (raft::Entry& e : entries) {
     Bytes scratch;
     const ByteView batch = entry_batch(e, scratch);
     auto r = log_.append(batch, int64_t(e.index()), now_ms);
@@ -186,18 +186,22 @@ absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries,
     auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
     KEEL_CHECK(h.ok());
     boundaries_[e.index()] = meta_of(*h);
-    cache_put(e, batch);
+    cache_put(std::move(e), batch);
   }
   return absl::OkStatus();
 }
 
-void RaftStorage::cache_put(const raft::Entry& e, ByteView batch) {
+void RaftStorage::cache_put(raft::Entry&& e, ByteView batch) {
   raft::Entry& c = cache_[e.index()];
   c.set_index(e.index());
   c.set_count(e.count());
   c.set_term(e.term());
   c.set_type(e.type());
-  c.set_data(as_chars(batch).data(), batch.size());
+  if (e.data().empty()) {
+    c.set_data(as_chars(batch).data(), batch.size());  // a no-op's control batch
+  } else {
+    c.set_data(std::move(*e.mutable_data()));  // the batch itself: moved, not copied
+  }
   cache_bytes_ += batch.size();
   while (cache_bytes_ > kCacheBytesMax && cache_.size() > 1) {
     cache_bytes_ -= cache_.begin()->second.data().size();

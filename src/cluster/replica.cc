@@ -332,7 +332,8 @@ void Replica::handle_ready(raft::Ready& rd) {
     if (auto st = storage_->install_snapshot(*rd.snapshot); !st.ok()) return fail(st);
   }
   if (!rd.entries.empty()) {
-    auto st = storage_->write_entries(rd.entries, env_.clock().wall_time_ms());
+    // The Ready's entries are not needed after this.
+    auto st = storage_->write_entries(std::move(rd.entries), env_.clock().wall_time_ms());
     if (!st.ok()) return fail(st);
   }
   if (rd.hard_state) {
