@@ -2,33 +2,41 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "base/check.h"
 
 namespace keel::cluster {
 namespace {
 
-void put_varint(uint64_t v, std::string& out) {
-  for (; v >= 0x80; v >>= 7) out.push_back(char((v & 0x7f) | 0x80));
-  out.push_back(char(v));
+// Appends `v` as a protobuf varint at `p`; returns the byte after it.
+uint8_t* put_varint(uint64_t v, uint8_t* p) {
+  for (; v >= 0x80; v >>= 7) *p++ = uint8_t((v & 0x7f) | 0x80);
+  *p++ = uint8_t(v);
+  return p;
 }
 
 }  // namespace
 
-void encode_peer_message(uint32_t partition, const raft::Message& m, std::string& out) {
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer) {
   // Field by field, so that `m` (entries and all) is not copied into a wrapper first: what
   // PeerMessage::SerializeAsString would produce (proto3 omits a zero partition).
-  out.clear();
+  uint8_t header[1 + 5 + 1 + 10];
+  uint8_t* p = header;
   if (partition != 0) {
-    out.push_back(char(PeerMessage::kPartitionFieldNumber << 3));  // varint
-    put_varint(partition, out);
+    *p++ = uint8_t(PeerMessage::kPartitionFieldNumber << 3);  // varint
+    p = put_varint(partition, p);
   }
-  out.push_back(char((PeerMessage::kMessageFieldNumber << 3) | 2));  // length-delimited
+  *p++ = uint8_t((PeerMessage::kMessageFieldNumber << 3) | 2);  // length-delimited
   // ByteSizeLong caches the sizes the serialization below relies on; one pass each.
   const size_t size = m.ByteSizeLong();
-  put_varint(size, out);
-  const size_t at = out.size();
-  out.resize(at + size);
-  m.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(out.data() + at));
+  p = put_varint(size, p);
+  const size_t header_bytes = size_t(p - header);
+  // Grown, never shrunk: growing zero-fills what the serialization then overwrites.
+  if (buffer.size() < header_bytes + size) buffer.resize(header_bytes + size);
+  std::memcpy(buffer.data(), header, header_bytes);
+  m.SerializeWithCachedSizesToArray(buffer.data() + header_bytes);
+  return ByteView(buffer.data(), header_bytes + size);
 }
 
 Node::Node(env::Env& env, NodeConfig config)
@@ -101,10 +109,9 @@ void Node::send_raft(const raft::Message& m) {
   KEEL_CHECK(it != names_.end(), "message to unknown node {}", m.to());
   // The buffer is reused from send to send (taken, so that a nested send would just use a
   // fresh one).
-  std::string bytes = std::move(send_buffer_);
-  encode_peer_message(config_.replica.partition, m, bytes);
-  transport_->send(it->second, as_bytes(bytes));
-  send_buffer_ = std::move(bytes);
+  Bytes buffer = std::move(send_buffer_);
+  transport_->send(it->second, encode_peer_message(config_.replica.partition, m, buffer));
+  send_buffer_ = std::move(buffer);
 }
 
 void Node::accept_client(std::unique_ptr<env::Stream> stream) {

@@ -34,9 +34,10 @@ struct NodeConfig {
   size_t client_connections_max = 256;
 };
 
-// Encodes PeerMessage {partition, m} into `out` (replacing its contents), byte for byte as
-// PeerMessage::SerializeAsString would, without copying `m` into a wrapper.
-void encode_peer_message(uint32_t partition, const raft::Message& m, std::string& out);
+// Encodes PeerMessage {partition, m} at the start of `buffer` (grown as needed, never
+// shrunk), byte for byte as PeerMessage::SerializeAsString would, without copying `m` into a
+// wrapper. Returns the encoding (valid until `buffer` changes).
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer);
 
 class Node final : public env::Process {
  public:
@@ -75,7 +76,7 @@ class Node final : public env::Process {
   std::vector<std::unique_ptr<env::Stream>> graveyard_;
   env::Timer reaper_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
-  std::string send_buffer_;  // send_raft's encoding, kept to reuse its allocation
+  Bytes send_buffer_;  // send_raft's encoding, kept to reuse its allocation
 };
 
 }  // namespace keel::cluster

@@ -31,9 +31,9 @@ TEST(PeerMessage, EncodingMatchesTheWrapper) {
       PeerMessage pm;
       pm.set_partition(partition);
       *pm.mutable_message() = m;
-      std::string got = "stale contents";
-      encode_peer_message(partition, m, got);
-      EXPECT_EQ(got, pm.SerializeAsString()) << "partition " << partition;
+      Bytes buffer = to_bytes("stale contents");
+      const ByteView got = encode_peer_message(partition, m, buffer);
+      EXPECT_EQ(as_chars(got), pm.SerializeAsString()) << "partition " << partition;
     }
   }
 }
