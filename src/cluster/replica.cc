@@ -254,6 +254,7 @@ void Replica::process_ready() {
     const bool empty = rd.entries.empty() && rd.messages.empty() && rd.committed_entries.empty() &&
                        !rd.snapshot && !rd.hard_state && !rd.must_persist && !rd.role && !rd.leader;
     handle_ready(rd);
+    raft_->recycle(std::move(rd));
     // Committed entries the storage could not read: handle the damage before asking again.
     if (empty) {
       check_damage();

@@ -987,6 +987,12 @@ Ready Raft::take_ready() {
   return rd;
 }
 
+void Raft::recycle(Ready&& rd) {
+  if (!msgs_.empty() || msgs_.capacity() >= rd.messages.capacity()) return;
+  rd.messages.clear();
+  msgs_.swap(rd.messages);
+}
+
 void Raft::persisted(uint64_t ready_id) {
   KEEL_CHECK(ready_id < next_ready_id_, "persisted({}) before the Ready was taken", ready_id);
   while (!in_flight_.empty() && in_flight_.front().id <= ready_id) {

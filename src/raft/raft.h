@@ -146,6 +146,9 @@ class Raft {
   Ready take_ready();
   // Everything written for Readies with id <= ready_id is durable.
   void persisted(uint64_t ready_id);
+  // Optional: takes back a Ready the caller is done with, so that later Readies reuse its
+  // message buffer instead of allocating one each.
+  void recycle(Ready&& rd);
 
   // Introspection.
   uint64_t id() const { return id_; }
