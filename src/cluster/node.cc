@@ -101,7 +101,7 @@ void Node::on_peer_message(const std::string& from, ByteView payload) {
                        fmt::format("{} claims {}", from, pm.message().from()));
     return;
   }
-  if (replica_ != nullptr) replica_->step(pm.message());
+  if (replica_ != nullptr) replica_->step(std::move(*pm.mutable_message()));
 }
 
 void Node::send_raft(const raft::Message& m) {

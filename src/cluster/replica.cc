@@ -209,7 +209,7 @@ void Replica::maybe_retain() {
   maybe_persist();
 }
 
-void Replica::step(const raft::Message& m) {
+void Replica::step(raft::Message&& m) {
   if (failed()) return;
   if (m.to() != options_.id) return;
   for (const raft::Entry& e : m.entries()) {
@@ -218,7 +218,7 @@ void Replica::step(const raft::Message& m) {
       return;
     }
   }
-  raft_->step(m);
+  raft_->step(std::move(m));
   process_ready();
 }
 

@@ -246,7 +246,9 @@ absl::StatusOr<ProposeResult> Raft::propose(std::string data, uint32_t count) {
   e.set_count(count);
   e.set_type(ENTRY_NORMAL);
   e.set_data(std::move(data));
-  append_entries({std::move(e)});
+  std::vector<Entry> entries;
+  entries.push_back(std::move(e));  // not a braced list: that would copy the data
+  append_entries(std::move(entries));
   // Batching: the appends go out at the next take_ready(), so the proposals made in between
   // travel together (up to max_msg_bytes per message).
   bcast_pending_ = true;
@@ -393,6 +395,12 @@ void Raft::step(const Message& m) {
     return;
   }
   step_valid(m);
+}
+
+void Raft::step(Message&& m) {
+  movable_ = &m;
+  step(static_cast<const Message&>(m));
+  movable_ = nullptr;
 }
 
 bool Raft::is_entry_end(uint64_t offset) const {
@@ -641,8 +649,7 @@ void Raft::handle_append(const Message& m) {
     send_after_persist(std::move(r));
     return;
   }
-  auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(),
-                                    std::vector<Entry>(m.entries().begin(), m.entries().end()));
+  auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(), take_entries(m));
   drop_acks_from(log_.take_cut());
   if (last_new) {
     leader_matched_ = {*last_new, *log_.term(*last_new)};
@@ -659,6 +666,17 @@ void Raft::handle_append(const Message& m) {
   r.set_reject_hint(hint.index);
   r.set_hint_term(hint.term);
   send(std::move(r));  // a rejection promises nothing
+}
+
+std::vector<Entry> Raft::take_entries(const Message& m) {
+  std::vector<Entry> out;
+  out.reserve(size_t(m.entries_size()));
+  if (&m == movable_) {
+    for (Entry& e : *movable_->mutable_entries()) out.push_back(std::move(e));
+  } else {
+    out.assign(m.entries().begin(), m.entries().end());
+  }
+  return out;
 }
 
 void Raft::handle_heartbeat(const Message& m) {

@@ -120,6 +120,8 @@ class Raft {
   // or an acknowledgement inside an entry, another voter set) is dropped and logged, before
   // it changes anything.
   void step(const Message& m);
+  // The same, but may move the entries out of `m` instead of copying them.
+  void step(Message&& m);
   void tick();
   // Leader only: appends an entry covering `count` offsets. The entry's offsets and term are
   // next_index() and term() read just before (stamp them into the batch first).
@@ -193,6 +195,7 @@ class Raft {
   void step_candidate(const Message& m);
   void step_follower(const Message& m);
   void handle_append(const Message& m);
+  std::vector<Entry> take_entries(const Message& m);
   void handle_heartbeat(const Message& m);
   void handle_snapshot(const Message& m);
   void handle_append_response(const Message& m, Progress& pr);
@@ -225,6 +228,8 @@ class Raft {
 
   Config cfg_;
   const uint64_t id_;
+  // The message step(Message&&) is handling (its entries may be moved out), or null.
+  Message* movable_ = nullptr;
   env::Random& random_;
   RaftLog log_;
   std::vector<uint64_t> voters_;  // sorted
