@@ -14,10 +14,6 @@ namespace {
 
 uint64_t end_of(const Entry& e) { return e.index() + e.count() - 1; }
 
-bool same_hard_state(const HardState& a, const HardState& b) {
-  return a.term() == b.term() && a.vote() == b.vote() && a.commit() == b.commit();
-}
-
 env::Random& checked_random(env::Random* r) {
   KEEL_CHECK(r != nullptr, "Config.random is required");
   return *r;
@@ -960,13 +956,15 @@ HardState Raft::hard_state() const {
   return hs;
 }
 
-bool Raft::has_ready() const {
+bool Raft::hard_state_changed() const {
   // hard_state() compared field by field, without building a HardState.
-  const bool hard_state_changed = term_ != sent_hard_state_.term() ||
-                                  vote_ != sent_hard_state_.vote() ||
-                                  log_.committed() != sent_hard_state_.commit();
+  return term_ != sent_hard_state_.term() || vote_ != sent_hard_state_.vote() ||
+         log_.committed() != sent_hard_state_.commit();
+}
+
+bool Raft::has_ready() const {
   return bcast_pending_ || !msgs_.empty() || !held_.empty() || log_.has_unsent_entries() ||
-         log_.has_unsent_snapshot() || hard_state_changed || log_.has_next_committed() ||
+         log_.has_unsent_snapshot() || hard_state_changed() || log_.has_next_committed() ||
          role_ != sent_role_ || lead_ != sent_lead_;
 }
 
@@ -979,10 +977,9 @@ Ready Raft::take_ready() {
   rd.id = next_ready_id_++;
   rd.snapshot = log_.take_unsent_snapshot();
   rd.entries = log_.take_unsent_entries();
-  const HardState hs = hard_state();
-  if (!same_hard_state(hs, sent_hard_state_)) {
-    rd.hard_state = hs;
-    sent_hard_state_ = hs;
+  if (hard_state_changed()) {
+    rd.hard_state = hard_state();
+    sent_hard_state_ = *rd.hard_state;
   }
   rd.committed_entries = log_.take_next_committed(cfg_.max_apply_bytes);
   rd.messages = std::move(msgs_);
@@ -993,15 +990,16 @@ Ready Raft::take_ready() {
     sent_role_ = role_;
     sent_lead_ = lead_;
   }
-  InFlight f;
-  f.id = rd.id;
-  if (rd.snapshot) f.snapshot_index = rd.snapshot->index();
-  if (!rd.entries.empty())
-    f.last_entry = LogPosition{end_of(rd.entries.back()), rd.entries.back().term()};
-  f.held = std::move(held_);
-  held_.clear();
-  rd.must_persist = rd.snapshot || !rd.entries.empty() || rd.hard_state || !f.held.empty();
-  if (rd.must_persist) in_flight_.push_back(std::move(f));
+  rd.must_persist = rd.snapshot || !rd.entries.empty() || rd.hard_state || !held_.empty();
+  if (rd.must_persist) {
+    InFlight& f = in_flight_.emplace_back();
+    f.id = rd.id;
+    if (rd.snapshot) f.snapshot_index = rd.snapshot->index();
+    if (!rd.entries.empty())
+      f.last_entry = LogPosition{end_of(rd.entries.back()), rd.entries.back().term()};
+    f.held = std::move(held_);
+    held_.clear();
+  }
   return rd;
 }
 

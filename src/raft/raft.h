@@ -219,6 +219,7 @@ class Raft {
   void send_after_persist(Message&& m);
   void release(Message&& m);
   HardState hard_state() const;
+  bool hard_state_changed() const;  // since the last Ready
   void maybe_clear_fault();
   void note_leader_last(const Message& m);
   void drop_acks_from(uint64_t from);

@@ -26,11 +26,6 @@ uint64_t RaftLog::first_index() const {
   return storage_.first_index();
 }
 
-uint64_t RaftLog::last_index() const {
-  if (!unstable_.empty()) return end_of(unstable_.back());
-  return offset_ - 1;
-}
-
 SnapshotMeta RaftLog::snapshot_meta() const {
   if (snapshot_) return *snapshot_;
   return storage_.snapshot();
