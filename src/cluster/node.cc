@@ -43,17 +43,26 @@ Node::Node(env::Env& env, NodeConfig config)
     : env_(env), config_(std::move(config)), reaper_(env.clock()) {
   KEEL_CHECK(config_.members.contains(config_.id), "node {} not a member", config_.id);
   std::map<std::string, env::Address> peers;
+  std::map<std::string, uint64_t> ids;  // member name -> id
   std::vector<uint64_t> voters;
   for (auto& [id, m] : config_.members) {
-    names_[id] = m.name;
-    ids_[m.name] = id;
+    ids[m.name] = id;
     peers[m.name] = m.peer_address;
     voters.push_back(id);
   }
   const Member& self = config_.members.at(config_.id);
   transport_ = std::make_unique<PeerTransport>(
-      env_, self.name, peers,
-      [this](const std::string& from, ByteView payload) { on_peer_message(from, payload); });
+      env_, self.name, peers, [this](const std::string& from, size_t peer, ByteView payload) {
+        on_peer_message(from, peer, payload);
+      });
+  // Peers by number, both ways, so that messages need no lookup by name.
+  for (auto& [id, m] : config_.members) peers_[id] = {m.name, transport_->peer(m.name)};
+  for (auto& [name, id] : ids) {
+    if (auto number = transport_->peer(name)) {
+      if (peer_ids_.size() <= *number) peer_ids_.resize(*number + 1);
+      peer_ids_[*number] = id;
+    }
+  }
 
   ReplicaOptions options = config_.replica;
   options.id = config_.id;
@@ -87,7 +96,7 @@ const absl::Status& Node::health() const {
   return replica_->health();
 }
 
-void Node::on_peer_message(const std::string& from, ByteView payload) {
+void Node::on_peer_message(const std::string& from, size_t peer, ByteView payload) {
   PeerMessage pm;
   if (!pm.ParseFromArray(payload.data(), int(payload.size())) ||
       pm.partition() != config_.replica.partition) {
@@ -95,8 +104,7 @@ void Node::on_peer_message(const std::string& from, ByteView payload) {
     return;
   }
   // The sender must be who the stream's hello said it was.
-  auto it = ids_.find(from);
-  if (it == ids_.end() || pm.message().from() != it->second) {
+  if (peer >= peer_ids_.size() || pm.message().from() != peer_ids_[peer]) {
     env_.trace().event("node.bad_peer_message",
                        fmt::format("{} claims {}", from, pm.message().from()));
     return;
@@ -105,12 +113,17 @@ void Node::on_peer_message(const std::string& from, ByteView payload) {
 }
 
 void Node::send_raft(const raft::Message& m) {
-  auto it = names_.find(m.to());
-  KEEL_CHECK(it != names_.end(), "message to unknown node {}", m.to());
+  auto it = peers_.find(m.to());
+  KEEL_CHECK(it != peers_.end(), "message to unknown node {}", m.to());
   // The buffer is reused from send to send (taken, so that a nested send would just use a
   // fresh one).
   Bytes buffer = std::move(send_buffer_);
-  transport_->send(it->second, encode_peer_message(config_.replica.partition, m, buffer));
+  const ByteView bytes = encode_peer_message(config_.replica.partition, m, buffer);
+  if (it->second.number) {
+    transport_->send(*it->second.number, bytes);
+  } else {
+    transport_->send(it->second.name, bytes);  // not a peer: fails there, as it should
+  }
   send_buffer_ = std::move(buffer);
 }
 

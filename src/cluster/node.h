@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster/frame.h"
 #include "cluster/replica.h"
@@ -55,7 +57,7 @@ class Node final : public env::Process {
     FrameDecoder decoder;
   };
 
-  void on_peer_message(const std::string& from, ByteView payload);
+  void on_peer_message(const std::string& from, size_t peer, ByteView payload);
   void send_raft(const raft::Message& m);
   void accept_client(std::unique_ptr<env::Stream> stream);
   void on_client_data(uint64_t conn, ByteView bytes);
@@ -65,8 +67,12 @@ class Node final : public env::Process {
 
   env::Env& env_;
   NodeConfig config_;
-  std::map<uint64_t, std::string> names_;  // id -> member name
-  std::map<std::string, uint64_t> ids_;    // member name -> id
+  struct Peer {
+    std::string name;
+    std::optional<size_t> number;  // in transport_, when it is a peer there
+  };
+  std::map<uint64_t, Peer> peers_;  // id -> member name and peer number
+  std::vector<uint64_t> peer_ids_;  // peer number -> member id
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<Replica> replica_;
   absl::Status open_status_;

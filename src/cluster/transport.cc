@@ -15,6 +15,13 @@ PeerTransport::PeerTransport(env::Env& env, std::string self,
     out.address = address;
     out.retry = std::make_unique<env::Timer>(env_.clock());
   }
+  for (auto& [name, out] : outgoing_) peers_.push_back(&out);
+}
+
+std::optional<size_t> PeerTransport::peer(const std::string& name) const {
+  auto it = outgoing_.find(name);
+  if (it == outgoing_.end()) return std::nullopt;
+  return size_t(std::distance(outgoing_.begin(), it));
 }
 
 PeerTransport::~PeerTransport() = default;
@@ -72,7 +79,15 @@ void PeerTransport::on_outgoing_closed(const std::string& peer, absl::Status sta
 void PeerTransport::send(const std::string& to, ByteView payload) {
   auto it = outgoing_.find(to);
   KEEL_CHECK(it != outgoing_.end(), "send to unknown peer {}", to);
-  Outgoing& out = it->second;
+  send(it->second, payload);
+}
+
+void PeerTransport::send(size_t to, ByteView payload) {
+  KEEL_CHECK(to < peers_.size(), "send to unknown peer number {}", to);
+  send(*peers_[to], payload);
+}
+
+void PeerTransport::send(Outgoing& out, ByteView payload) {
   // Rare but legal: the transport is best-effort, so a message may simply be lost.
   if (KEEL_BUGGIFY(env_, "transport.drop_message")) {
     stats_.dropped++;
@@ -134,6 +149,7 @@ void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
         drop_incoming(id, absl::InvalidArgumentError("peer stream: bad hello"));
         return;
       }
+      in.peer = *peer(from);
       in.from = std::move(from);
       continue;
     }
@@ -145,7 +161,7 @@ void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
     stats_.received++;
     // The handler may not destroy this transport; it may send.
     const std::string from = in.from;
-    on_message_(from, f.payload);
+    on_message_(from, in.peer, f.payload);
     if (!incoming_.contains(id)) return;
   }
 }
