@@ -85,25 +85,37 @@ uint32_t shift(const ShiftTables& t, int s, uint32_t c) {
          t.shift[s][2][(c >> 16) & 0xff] ^ t.shift[s][3][c >> 24];
 }
 
-__attribute__((target("sse4.2"))) uint32_t raw_hw(uint32_t crc, const uint8_t* p, size_t n) {
-  uint64_t c = crc;
-  if (n >= 3 * kBlockBytes) {
-    const ShiftTables& t = shift_tables();
-    while (n >= 3 * kBlockBytes) {
-      uint64_t c1 = 0, c2 = 0;
-      for (size_t i = 0; i < kBlockBytes; i += 8) {
-        uint64_t v0, v1, v2;
-        std::memcpy(&v0, p + i, 8);
-        std::memcpy(&v1, p + kBlockBytes + i, 8);
-        std::memcpy(&v2, p + 2 * kBlockBytes + i, 8);
-        c = _mm_crc32_u64(c, v0);
-        c1 = _mm_crc32_u64(c1, v1);
-        c2 = _mm_crc32_u64(c2, v2);
-      }
-      c = shift(t, 1, uint32_t(c)) ^ shift(t, 0, uint32_t(c1)) ^ uint32_t(c2);
-      p += 3 * kBlockBytes;
-      n -= 3 * kBlockBytes;
+// The three-stream loop over `groups` consecutive groups of three blocks. Kept out of line,
+// so that the short inputs most calls have pay for none of its registers.
+__attribute__((target("sse4.2"), noinline)) uint64_t raw_hw_blocks(uint64_t c, const uint8_t* p,
+                                                                   size_t groups) {
+  const ShiftTables& t = shift_tables();
+  for (; groups > 0; groups--) {
+    uint64_t c1 = 0, c2 = 0;
+    for (size_t i = 0; i < kBlockBytes; i += 8) {
+      uint64_t v0, v1, v2;
+      std::memcpy(&v0, p + i, 8);
+      std::memcpy(&v1, p + kBlockBytes + i, 8);
+      std::memcpy(&v2, p + 2 * kBlockBytes + i, 8);
+      c = _mm_crc32_u64(c, v0);
+      c1 = _mm_crc32_u64(c1, v1);
+      c2 = _mm_crc32_u64(c2, v2);
     }
+    c = shift(t, 1, uint32_t(c)) ^ shift(t, 0, uint32_t(c1)) ^ uint32_t(c2);
+    p += 3 * kBlockBytes;
+  }
+  return c;
+}
+
+// crc32c_extend on the hardware path (pre- and post-inversion included, so that the
+// dispatcher can jump here).
+__attribute__((target("sse4.2"))) uint32_t extend_hw(uint32_t crc, const uint8_t* p, size_t n) {
+  uint64_t c = ~crc;
+  if (n >= 3 * kBlockBytes) {
+    const size_t groups = n / (3 * kBlockBytes);
+    c = raw_hw_blocks(c, p, groups);
+    p += groups * 3 * kBlockBytes;
+    n -= groups * 3 * kBlockBytes;
   }
   while (n >= 8) {
     uint64_t v;
@@ -112,24 +124,41 @@ __attribute__((target("sse4.2"))) uint32_t raw_hw(uint32_t crc, const uint8_t* p
     p += 8;
     n -= 8;
   }
+  // The last 0..7 bytes in at most three steps (the wider instructions take their bytes
+  // in little-endian order, as the byte-wise loop would).
   uint32_t c32 = uint32_t(c);
-  while (n-- > 0) c32 = _mm_crc32_u8(c32, *p++);
-  return c32;
+  if (n & 4) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    c32 = _mm_crc32_u32(c32, v);
+    p += 4;
+  }
+  if (n & 2) {
+    uint16_t v;
+    std::memcpy(&v, p, 2);
+    c32 = _mm_crc32_u16(c32, v);
+    p += 2;
+  }
+  if (n & 1) c32 = _mm_crc32_u8(c32, *p);
+  return ~c32;
 }
 #endif
 
 bool detect_hw() {
 #if defined(__x86_64__)
+  __builtin_cpu_init();  // we may run before the constructor that does it
   return __builtin_cpu_supports("sse4.2");
 #else
   return false;
 #endif
 }
 
-bool hardware() {
-  static const bool hw = detect_hw();  // function-local: safe from static init order
-  return hw;
-}
+// A plain flag rather than a function-local static, whose guard made every call set up a
+// frame. Read before its initializer ran (a CRC from another static initializer), it is
+// false: the portable path, which gives the same result.
+bool use_hardware = detect_hw();
+
+bool hardware() { return use_hardware; }
 
 }  // namespace
 
@@ -139,7 +168,7 @@ uint32_t crc32c_extend_portable(uint32_t crc, const uint8_t* data, size_t n) {
 
 uint32_t crc32c_extend(uint32_t crc, const uint8_t* data, size_t n) {
 #if defined(__x86_64__)
-  if (hardware()) return ~raw_hw(~crc, data, n);
+  if (hardware()) return extend_hw(crc, data, n);
 #endif
   return crc32c_extend_portable(crc, data, n);
 }

@@ -1,5 +1,7 @@
 #include "cluster/frame.h"
 
+#include <algorithm>
+
 #include "base/check.h"
 #include "base/crc32c.h"
 
@@ -26,6 +28,10 @@ void encode_frame(FrameType type, ByteView payload, Bytes& out) {
   header[3] = 0;
   put_be32(header + 4, uint32_t(payload.size()));
   put_be32(header + 8, frame_crc(header, payload));
+  // One allocation for header and payload (keeping geometric growth for a buffer that
+  // collects many frames).
+  const size_t needed = out.size() + kFrameHeaderBytes + payload.size();
+  if (needed > out.capacity()) out.reserve(std::max(needed, 2 * out.capacity()));
   out.insert(out.end(), header, header + kFrameHeaderBytes);
   out.insert(out.end(), payload.begin(), payload.end());
 }
@@ -44,9 +50,17 @@ void FrameDecoder::feed(ByteView bytes) {
 }
 
 absl::StatusOr<std::optional<Frame>> FrameDecoder::next() {
+  auto view = next_view();
+  if (!view.ok()) return view.status();
+  if (!view->has_value()) return std::optional<Frame>();
+  const ByteView payload = (*view)->payload;
+  return std::optional<Frame>(Frame{(*view)->type, Bytes(payload.begin(), payload.end())});
+}
+
+absl::StatusOr<std::optional<FrameView>> FrameDecoder::next_view() {
   if (!error_.ok()) return error_;
   const size_t available = buffer_.size() - consumed_;
-  if (available < kFrameHeaderBytes) return std::optional<Frame>();
+  if (available < kFrameHeaderBytes) return std::optional<FrameView>();
   const uint8_t* h = buffer_.data() + consumed_;
   const uint32_t length = get_be32(h + 4);
   if (get_be16(h) != kFrameMagic) {
@@ -59,15 +73,14 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::next() {
     error_ = absl::ResourceExhaustedError(fmt::format("peer frame: {} bytes over limit", length));
   }
   if (!error_.ok()) return error_;
-  if (available < kFrameHeaderBytes + length) return std::optional<Frame>();
+  if (available < kFrameHeaderBytes + length) return std::optional<FrameView>();
   ByteView payload(h + kFrameHeaderBytes, length);
   if (frame_crc(h, payload) != get_be32(h + 8)) {
     error_ = absl::DataLossError("peer frame: checksum mismatch");
     return error_;
   }
-  Frame frame{FrameType(h[2]), Bytes(payload.begin(), payload.end())};
   consumed_ += kFrameHeaderBytes + length;
-  return std::optional<Frame>(std::move(frame));
+  return std::optional<FrameView>(FrameView{FrameType(h[2]), payload});
 }
 
 }  // namespace keel::cluster

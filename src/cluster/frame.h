@@ -34,6 +34,12 @@ struct Frame {
   Bytes payload;
 };
 
+// A decoded frame whose payload points into the decoder's buffer.
+struct FrameView {
+  FrameType type;
+  ByteView payload;
+};
+
 // Appends the encoded frame to `out`. Requires payload.size() <= kFramePayloadBytesMax.
 void encode_frame(FrameType type, ByteView payload, Bytes& out);
 
@@ -44,6 +50,9 @@ class FrameDecoder {
   // The next whole frame, std::nullopt if more bytes are needed, or an error (after which
   // the decoder is poisoned and keeps returning it).
   absl::StatusOr<std::optional<Frame>> next();
+  // Like next(), without copying the payload: it stays valid until the next call to feed(),
+  // next() or next_view(), or the decoder's destruction.
+  absl::StatusOr<std::optional<FrameView>> next_view();
 
  private:
   Bytes buffer_;

@@ -2,25 +2,67 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
+
 #include "base/check.h"
 
 namespace keel::cluster {
+namespace {
+
+// Appends `v` as a protobuf varint at `p`; returns the byte after it.
+uint8_t* put_varint(uint64_t v, uint8_t* p) {
+  for (; v >= 0x80; v >>= 7) *p++ = uint8_t((v & 0x7f) | 0x80);
+  *p++ = uint8_t(v);
+  return p;
+}
+
+}  // namespace
+
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer) {
+  // Field by field, so that `m` (entries and all) is not copied into a wrapper first: what
+  // PeerMessage::SerializeAsString would produce (proto3 omits a zero partition).
+  uint8_t header[1 + 5 + 1 + 10];
+  uint8_t* p = header;
+  if (partition != 0) {
+    *p++ = uint8_t(PeerMessage::kPartitionFieldNumber << 3);  // varint
+    p = put_varint(partition, p);
+  }
+  *p++ = uint8_t((PeerMessage::kMessageFieldNumber << 3) | 2);  // length-delimited
+  // ByteSizeLong caches the sizes the serialization below relies on; one pass each.
+  const size_t size = m.ByteSizeLong();
+  p = put_varint(size, p);
+  const size_t header_bytes = size_t(p - header);
+  // Grown, never shrunk: growing zero-fills what the serialization then overwrites.
+  if (buffer.size() < header_bytes + size) buffer.resize(header_bytes + size);
+  std::memcpy(buffer.data(), header, header_bytes);
+  m.SerializeWithCachedSizesToArray(buffer.data() + header_bytes);
+  return ByteView(buffer.data(), header_bytes + size);
+}
 
 Node::Node(env::Env& env, NodeConfig config)
     : env_(env), config_(std::move(config)), reaper_(env.clock()) {
   KEEL_CHECK(config_.members.contains(config_.id), "node {} not a member", config_.id);
   std::map<std::string, env::Address> peers;
+  std::map<std::string, uint64_t> ids;  // member name -> id
   std::vector<uint64_t> voters;
   for (auto& [id, m] : config_.members) {
-    names_[id] = m.name;
-    ids_[m.name] = id;
+    ids[m.name] = id;
     peers[m.name] = m.peer_address;
     voters.push_back(id);
   }
   const Member& self = config_.members.at(config_.id);
   transport_ = std::make_unique<PeerTransport>(
-      env_, self.name, peers,
-      [this](const std::string& from, ByteView payload) { on_peer_message(from, payload); });
+      env_, self.name, peers, [this](const std::string& from, size_t peer, ByteView payload) {
+        on_peer_message(from, peer, payload);
+      });
+  // Peers by number, both ways, so that messages need no lookup by name.
+  for (auto& [id, m] : config_.members) peers_[id] = {m.name, transport_->peer(m.name)};
+  for (auto& [name, id] : ids) {
+    if (auto number = transport_->peer(name)) {
+      if (peer_ids_.size() <= *number) peer_ids_.resize(*number + 1);
+      peer_ids_[*number] = id;
+    }
+  }
 
   ReplicaOptions options = config_.replica;
   options.id = config_.id;
@@ -54,7 +96,7 @@ const absl::Status& Node::health() const {
   return replica_->health();
 }
 
-void Node::on_peer_message(const std::string& from, ByteView payload) {
+void Node::on_peer_message(const std::string& from, size_t peer, ByteView payload) {
   PeerMessage pm;
   if (!pm.ParseFromArray(payload.data(), int(payload.size())) ||
       pm.partition() != config_.replica.partition) {
@@ -62,30 +104,27 @@ void Node::on_peer_message(const std::string& from, ByteView payload) {
     return;
   }
   // The sender must be who the stream's hello said it was.
-  auto it = ids_.find(from);
-  if (it == ids_.end() || pm.message().from() != it->second) {
+  if (peer >= peer_ids_.size() || pm.message().from() != peer_ids_[peer]) {
     env_.trace().event("node.bad_peer_message",
                        fmt::format("{} claims {}", from, pm.message().from()));
     return;
   }
-  if (replica_ != nullptr) replica_->step(pm.message());
+  if (replica_ != nullptr) replica_->step(std::move(*pm.mutable_message()));
 }
 
 void Node::send_raft(const raft::Message& m) {
-  auto it = names_.find(m.to());
-  KEEL_CHECK(it != names_.end(), "message to unknown node {}", m.to());
-  // A PeerMessage {partition, message} serialized field by field, so that `m` (entries and
-  // all) is not copied into a wrapper first: a length-delimited field 2 appended to the
-  // encoding of {partition} is what the wrapper would encode.
-  PeerMessage pm;
-  pm.set_partition(config_.replica.partition);
-  std::string bytes = pm.SerializeAsString();
-  bytes.push_back(char((PeerMessage::kMessageFieldNumber << 3) | 2));
-  uint64_t n = m.ByteSizeLong();  // the length, as a varint
-  for (; n >= 0x80; n >>= 7) bytes.push_back(char((n & 0x7f) | 0x80));
-  bytes.push_back(char(n));
-  m.AppendToString(&bytes);
-  transport_->send(it->second, as_bytes(bytes));
+  auto it = peers_.find(m.to());
+  KEEL_CHECK(it != peers_.end(), "message to unknown node {}", m.to());
+  // The buffer is reused from send to send (taken, so that a nested send would just use a
+  // fresh one).
+  Bytes buffer = std::move(send_buffer_);
+  const ByteView bytes = encode_peer_message(config_.replica.partition, m, buffer);
+  if (it->second.number) {
+    transport_->send(*it->second.number, bytes);
+  } else {
+    transport_->send(it->second.name, bytes);  // not a peer: fails there, as it should
+  }
+  send_buffer_ = std::move(buffer);
 }
 
 void Node::accept_client(std::unique_ptr<env::Stream> stream) {
@@ -108,7 +147,7 @@ void Node::on_client_data(uint64_t conn, ByteView bytes) {
   if (it == clients_.end()) return;
   it->second.decoder.feed(bytes);
   for (;;) {
-    auto frame = it->second.decoder.next();
+    auto frame = it->second.decoder.next_view();
     if (!frame.ok() || (frame->has_value() && (*frame)->type != FrameType::kClient)) {
       env_.trace().event("node.bad_client_frame",
                          frame.ok() ? "unexpected frame type" : frame.status().ToString());

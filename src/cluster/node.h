@@ -11,7 +11,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cluster/frame.h"
 #include "cluster/replica.h"
@@ -34,6 +36,11 @@ struct NodeConfig {
   size_t client_connections_max = 256;
 };
 
+// Encodes PeerMessage {partition, m} at the start of `buffer` (grown as needed, never
+// shrunk), byte for byte as PeerMessage::SerializeAsString would, without copying `m` into a
+// wrapper. Returns the encoding (valid until `buffer` changes).
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer);
+
 class Node final : public env::Process {
  public:
   Node(env::Env& env, NodeConfig config);
@@ -50,7 +57,7 @@ class Node final : public env::Process {
     FrameDecoder decoder;
   };
 
-  void on_peer_message(const std::string& from, ByteView payload);
+  void on_peer_message(const std::string& from, size_t peer, ByteView payload);
   void send_raft(const raft::Message& m);
   void accept_client(std::unique_ptr<env::Stream> stream);
   void on_client_data(uint64_t conn, ByteView bytes);
@@ -60,8 +67,12 @@ class Node final : public env::Process {
 
   env::Env& env_;
   NodeConfig config_;
-  std::map<uint64_t, std::string> names_;  // id -> member name
-  std::map<std::string, uint64_t> ids_;    // member name -> id
+  struct Peer {
+    std::string name;
+    std::optional<size_t> number;  // in transport_, when it is a peer there
+  };
+  std::map<uint64_t, Peer> peers_;  // id -> member name and peer number
+  std::vector<uint64_t> peer_ids_;  // peer number -> member id
   std::unique_ptr<PeerTransport> transport_;
   std::unique_ptr<Replica> replica_;
   absl::Status open_status_;
@@ -71,6 +82,7 @@ class Node final : public env::Process {
   std::vector<std::unique_ptr<env::Stream>> graveyard_;
   env::Timer reaper_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  Bytes send_buffer_;  // send_raft's encoding, kept to reuse its allocation
 };
 
 }  // namespace keel::cluster

@@ -107,6 +107,10 @@ std::map<uint64_t, RaftStorage::EntryMeta>::const_iterator RaftStorage::containi
     uint64_t offset) const {
   KEEL_CHECK(offset >= first_index() && offset <= last_index(), "offset {} outside [{}, {}]",
              offset, first_index(), last_index());
+  // Most lookups are about the last entry (the leader's next append, a follower's newest
+  // entries): answered without a search.
+  auto last = std::prev(boundaries_.end());
+  if (offset >= last->first) return last;
   auto it = boundaries_.upper_bound(offset);
   KEEL_CHECK(it != boundaries_.begin());
   return std::prev(it);
@@ -126,7 +130,19 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
   uint64_t bytes = 0;
   uint64_t at = lo;
   // Served from the cache while it holds the next entry (it is contiguous to the end).
-  for (auto it = cache_.find(at); it != cache_.end() && at < hi; ++it) {
+  const auto cached = cache_.find(at);
+  if (cached != cache_.end()) {
+    // Room for the cached entries the loop below takes (same limits), so that copying them
+    // in does not also move them around.
+    size_t n = 0;
+    uint64_t b = 0;
+    for (auto it = cached; it != cache_.end() && it->first < hi; ++it, n++) {
+      b += it->second.data().size();
+      if (n > 0 && b > max_bytes) break;
+    }
+    out.reserve(n);
+  }
+  for (auto it = cached; it != cache_.end() && at < hi; ++it) {
     KEEL_CHECK_EQ(it->first, at);
     bytes += it->second.data().size();
     if (!out.empty() && bytes > max_bytes) return out;
@@ -156,12 +172,12 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
   return out;
 }
 
-absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries, int64_t now_ms) {
+absl::Status RaftStorage::write_entries(std::vector<raft::Entry> entries, int64_t now_ms) {
   if (entries.empty()) return absl::OkStatus();
   const uint64_t first = entries.front().index();
   KEEL_CHECK(first >= first_index() && first <= last_index() + 1, "write at {} outside log", first);
   if (auto st = drop_suffix(first); !st.ok()) return st;
-  for (const raft::Entry& e : entries) {
+  for (raft::Entry& e : entries) {
     Bytes scratch;
     const ByteView batch = entry_batch(e, scratch);
     auto r = log_.append(batch, int64_t(e.index()), now_ms);
@@ -170,18 +186,22 @@ absl::Status RaftStorage::write_entries(const std::vector<raft::Entry>& entries,
     auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
     KEEL_CHECK(h.ok());
     boundaries_[e.index()] = meta_of(*h);
-    cache_put(e, batch);
+    cache_put(std::move(e), batch);
   }
   return absl::OkStatus();
 }
 
-void RaftStorage::cache_put(const raft::Entry& e, ByteView batch) {
+void RaftStorage::cache_put(raft::Entry&& e, ByteView batch) {
   raft::Entry& c = cache_[e.index()];
   c.set_index(e.index());
   c.set_count(e.count());
   c.set_term(e.term());
   c.set_type(e.type());
-  c.set_data(as_chars(batch).data(), batch.size());
+  if (e.data().empty()) {
+    c.set_data(as_chars(batch).data(), batch.size());  // a no-op's control batch
+  } else {
+    c.set_data(std::move(*e.mutable_data()));  // the batch itself: moved, not copied
+  }
   cache_bytes_ += batch.size();
   while (cache_bytes_ > kCacheBytesMax && cache_.size() > 1) {
     cache_bytes_ -= cache_.begin()->second.data().size();

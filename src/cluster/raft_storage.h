@@ -58,8 +58,9 @@ class RaftStorage final : public raft::LogStorage {
                                                    uint64_t max_bytes) const override;
 
   // Writes on the core's behalf (immediately visible; durable after the log's sync).
-  // Drops every offset >= entries[0].index(), then appends.
-  [[nodiscard]] absl::Status write_entries(const std::vector<raft::Entry>& entries, int64_t now_ms);
+  // Drops every offset >= entries[0].index(), then appends. The entries' data moves into
+  // the cache.
+  [[nodiscard]] absl::Status write_entries(std::vector<raft::Entry> entries, int64_t now_ms);
   // Drops every offset >= `from` (an entry start, or last_index() + 1).
   [[nodiscard]] absl::Status drop_suffix(uint64_t from);
   // Repair: drops every offset >= `from`, the first damaged offset the log reported, even
@@ -92,7 +93,8 @@ class RaftStorage final : public raft::LogStorage {
   void forget_from(uint64_t from);  // the boundaries and cache of a dropped suffix
   std::map<uint64_t, EntryMeta>::const_iterator containing(uint64_t offset) const;
 
-  void cache_put(const raft::Entry& e, ByteView batch);
+  // `batch` is e's data, or for an empty no-op, its control batch (entry_batch).
+  void cache_put(raft::Entry&& e, ByteView batch);
 
   log::Log& log_;
   ReplicaState state_;

@@ -209,7 +209,7 @@ void Replica::maybe_retain() {
   maybe_persist();
 }
 
-void Replica::step(const raft::Message& m) {
+void Replica::step(raft::Message&& m) {
   if (failed()) return;
   if (m.to() != options_.id) return;
   for (const raft::Entry& e : m.entries()) {
@@ -218,7 +218,7 @@ void Replica::step(const raft::Message& m) {
       return;
     }
   }
-  raft_->step(m);
+  raft_->step(std::move(m));
   process_ready();
 }
 
@@ -254,6 +254,7 @@ void Replica::process_ready() {
     const bool empty = rd.entries.empty() && rd.messages.empty() && rd.committed_entries.empty() &&
                        !rd.snapshot && !rd.hard_state && !rd.must_persist && !rd.role && !rd.leader;
     handle_ready(rd);
+    raft_->recycle(std::move(rd));
     // Committed entries the storage could not read: handle the damage before asking again.
     if (empty) {
       check_damage();
@@ -332,7 +333,8 @@ void Replica::handle_ready(raft::Ready& rd) {
     if (auto st = storage_->install_snapshot(*rd.snapshot); !st.ok()) return fail(st);
   }
   if (!rd.entries.empty()) {
-    auto st = storage_->write_entries(rd.entries, env_.clock().wall_time_ms());
+    // The Ready's entries are not needed after this.
+    auto st = storage_->write_entries(std::move(rd.entries), env_.clock().wall_time_ms());
     if (!st.ok()) return fail(st);
   }
   if (rd.hard_state) {

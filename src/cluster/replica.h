@@ -106,8 +106,9 @@ class Replica {
                                                                      ReplicaObserver* observer);
   ~Replica();
 
-  // A Raft message from a peer (already decoded; checked here).
-  void step(const raft::Message& m);
+  // A Raft message from a peer (already decoded; checked here). Its entries may be moved
+  // out.
+  void step(raft::Message&& m);
   // A peer's connection is down: stop streaming to it optimistically.
   void report_unreachable(uint64_t peer);
   void transfer_leadership(uint64_t to);

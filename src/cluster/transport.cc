@@ -15,6 +15,13 @@ PeerTransport::PeerTransport(env::Env& env, std::string self,
     out.address = address;
     out.retry = std::make_unique<env::Timer>(env_.clock());
   }
+  for (auto& [name, out] : outgoing_) peers_.push_back(&out);
+}
+
+std::optional<size_t> PeerTransport::peer(const std::string& name) const {
+  auto it = outgoing_.find(name);
+  if (it == outgoing_.end()) return std::nullopt;
+  return size_t(std::distance(outgoing_.begin(), it));
 }
 
 PeerTransport::~PeerTransport() = default;
@@ -72,29 +79,39 @@ void PeerTransport::on_outgoing_closed(const std::string& peer, absl::Status sta
 void PeerTransport::send(const std::string& to, ByteView payload) {
   auto it = outgoing_.find(to);
   KEEL_CHECK(it != outgoing_.end(), "send to unknown peer {}", to);
-  Outgoing& out = it->second;
+  send(it->second, payload);
+}
+
+void PeerTransport::send(size_t to, ByteView payload) {
+  KEEL_CHECK(to < peers_.size(), "send to unknown peer number {}", to);
+  send(*peers_[to], payload);
+}
+
+void PeerTransport::send(Outgoing& out, ByteView payload) {
   // Rare but legal: the transport is best-effort, so a message may simply be lost.
   if (KEEL_BUGGIFY(env_, "transport.drop_message")) {
     stats_.dropped++;
     return;
   }
-  Bytes frame;
+  // Encoded into a buffer kept from send to send (taken, so that a nested send would just use
+  // a fresh one): the stream copies what it is given.
+  Bytes frame = std::move(frame_buffer_);
+  frame.clear();
   encode_frame(FrameType::kRaft, payload, frame);
   if (!out.open) {
     if (out.pending.size() + frame.size() > kQueueBytesMax) {
       stats_.dropped++;
-      return;
+    } else {
+      out.pending.insert(out.pending.end(), frame.begin(), frame.end());
+      stats_.sent++;
     }
-    out.pending.insert(out.pending.end(), frame.begin(), frame.end());
-    stats_.sent++;
-    return;
-  }
-  if (out.stream->send_queue_bytes() + frame.size() > kQueueBytesMax ||
-      !out.stream->send(frame).ok()) {
+  } else if (out.stream->send_queue_bytes() + frame.size() > kQueueBytesMax ||
+             !out.stream->send(frame).ok()) {
     stats_.dropped++;
-    return;
+  } else {
+    stats_.sent++;
   }
-  stats_.sent++;
+  frame_buffer_ = std::move(frame);
 }
 
 void PeerTransport::accept(std::unique_ptr<env::Stream> stream) {
@@ -117,14 +134,14 @@ void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
   Incoming& in = incoming_.at(id);
   in.decoder.feed(bytes);
   for (;;) {
-    auto frame = in.decoder.next();
+    auto frame = in.decoder.next_view();
     if (!frame.ok()) {
       stats_.bad_frames++;
       drop_incoming(id, frame.status());
       return;
     }
     if (!frame->has_value()) return;
-    Frame& f = **frame;
+    const FrameView& f = **frame;
     if (in.from.empty()) {
       std::string from(as_chars(f.payload));
       if (f.type != FrameType::kHello || !outgoing_.contains(from)) {
@@ -132,6 +149,7 @@ void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
         drop_incoming(id, absl::InvalidArgumentError("peer stream: bad hello"));
         return;
       }
+      in.peer = *peer(from);
       in.from = std::move(from);
       continue;
     }
@@ -143,7 +161,7 @@ void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
     stats_.received++;
     // The handler may not destroy this transport; it may send.
     const std::string from = in.from;
-    on_message_(from, f.payload);
+    on_message_(from, in.peer, f.payload);
     if (!incoming_.contains(id)) return;
   }
 }

@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,10 @@ namespace keel::cluster {
 
 class PeerTransport {
  public:
-  using Handler = absl::AnyInvocable<void(const std::string& from, ByteView payload)>;
+  // `from` is the sender's name and `peer` its number (see peer()). `payload` points into the
+  // receiving stream's buffer: it is valid during the call, as long as the handler drops no
+  // stream before it is done reading it.
+  using Handler = absl::AnyInvocable<void(const std::string& from, size_t peer, ByteView payload)>;
 
   static constexpr env::Nanos kBackoffMin = std::chrono::milliseconds(10);
   static constexpr env::Nanos kBackoffMax = std::chrono::milliseconds(500);
@@ -45,6 +49,10 @@ class PeerTransport {
   [[nodiscard]] absl::Status start(const env::Address& at);
 
   void send(const std::string& to, ByteView payload);
+  // The number of peer `name` (peers are numbered from 0 in name order), if it is one: send
+  // to it by number without looking the name up.
+  std::optional<size_t> peer(const std::string& name) const;
+  void send(size_t to, ByteView payload);
 
   struct Stats {
     uint64_t sent = 0, dropped = 0, received = 0, connects = 0, bad_frames = 0;
@@ -64,8 +72,10 @@ class PeerTransport {
     std::unique_ptr<env::Stream> stream;
     FrameDecoder decoder;
     std::string from;  // empty until the hello frame arrived
+    size_t peer = 0;   // from's number
   };
 
+  void send(Outgoing& out, ByteView payload);
   void dial(const std::string& peer);
   void on_outgoing_closed(const std::string& peer, absl::Status status);
   void accept(std::unique_ptr<env::Stream> stream);
@@ -77,11 +87,13 @@ class PeerTransport {
   Handler on_message_;
   std::unique_ptr<env::Listener> listener_;
   std::map<std::string, Outgoing> outgoing_;
+  std::vector<Outgoing*> peers_;  // outgoing_ by peer number (its nodes never move)
   std::map<uint64_t, Incoming> incoming_;
   std::vector<std::unique_ptr<env::Stream>> graveyard_;  // closed, destroyed by reaper_
   env::Timer reaper_;
   uint64_t next_incoming_id_ = 0;
   Stats stats_;
+  Bytes frame_buffer_;  // send()'s encoding, kept to reuse its allocation
 };
 
 }  // namespace keel::cluster

@@ -669,8 +669,14 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
   }
   ReadResult result;
   result.first_offset = -1;
-  // One buffer reused across reads: a fresh one would cost page faults on every call.
-  Bytes& window = read_buf_;
+  // One buffer reused across reads: a fresh one would cost page faults on every call. It
+  // only grows (growing zero-fills): `window` is the part the last read filled.
+  Bytes& buf = read_buf_;
+  auto read_window = [&](Segment& seg, uint64_t at, size_t n) {
+    if (buf.size() < n) buf.resize(n);
+    return read_segment(seg, at, std::span<uint8_t>(buf.data(), n));
+  };
+  ByteView window;
   result.batches.reserve(size_t(std::min<uint64_t>(max_bytes, kReadWindowBytesMax)));
   for (; it != segments_.end(); ++it) {
     Segment& seg = it->second;
@@ -687,17 +693,17 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
       // Read the rest of the byte budget at once (at least one frame header).
       uint64_t budget = max_bytes > result.batches.size() ? max_bytes - result.batches.size() : 0;
       budget = std::clamp<uint64_t>(budget, kFrameProbeBytes, kReadWindowBytesMax);
-      window.resize(size_t(std::min<uint64_t>(seg.size - position, budget)));
-      auto got = read_segment(seg, position, window);
+      auto got =
+          read_window(seg, position, size_t(std::min<uint64_t>(seg.size - position, budget)));
       if (!got.ok() || *got < kFrameProbeBytes) {
         record_damage(seg, expected, position, "unreadable");
         break;
       }
-      window.resize(*got);
+      window = ByteView(buf.data(), *got);
       size_t w = 0;
       bool stop = false;
       while (w + kFrameProbeBytes <= window.size()) {
-        auto h = parse_frame_header(ByteView(window).subspan(w), options_.batch_bytes_max);
+        auto h = parse_frame_header(window.subspan(w), options_.batch_bytes_max);
         if (!h.ok() || h->base_offset != expected) {
           record_damage(seg, expected, position + w,
                         h.ok() ? "unexpected offset" : std::string(h.status().message()));
@@ -709,18 +715,23 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
           stop = true;
           break;
         }
+        bool reread = false;
         if (w + frame_bytes > window.size()) {
           if (w > 0) break;  // read the frame again from its start
-          window.resize(frame_bytes);
-          got = read_segment(seg, position, window);
+          got = read_window(seg, position, frame_bytes);
           if (!got.ok() || *got < frame_bytes) {
             record_damage(seg, expected, position, "unreadable batch");
             stop = true;
             break;
           }
+          window = ByteView(buf.data(), frame_bytes);
+          reread = true;
         }
-        ByteView frame = ByteView(window).subspan(w, frame_bytes);
-        if (!verify_frame(frame, options_.batch_bytes_max).ok()) {
+        ByteView frame = window.subspan(w, frame_bytes);
+        // The header was checked in these very bytes, unless they were just read again.
+        const bool verified = reread ? verify_frame(frame, options_.batch_bytes_max).ok()
+                                     : verify_frame_body(frame, *h).ok();
+        if (!verified) {
           record_damage(seg, expected, position + w, "batch CRC mismatch");
           stop = true;
           break;

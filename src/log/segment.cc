@@ -36,13 +36,18 @@ absl::StatusOr<BatchHeader> parse_frame_header(ByteView probe, size_t batch_byte
 absl::StatusOr<BatchHeader> verify_frame(ByteView frame, size_t batch_bytes_max) {
   auto h = parse_frame_header(frame, batch_bytes_max);
   if (!h.ok()) return h;
-  if (h->total_bytes() + kFrameHeaderBytes != frame.size()) {
+  if (absl::Status s = verify_frame_body(frame, *h); !s.ok()) return s;
+  return h;
+}
+
+absl::Status verify_frame_body(ByteView frame, const BatchHeader& h) {
+  if (h.total_bytes() + kFrameHeaderBytes != frame.size()) {
     return absl::DataLossError("frame: size mismatch");
   }
-  if (compute_batch_crc(frame.subspan(kFrameHeaderBytes)) != h->crc) {
+  if (compute_batch_crc(frame.subspan(kFrameHeaderBytes)) != h.crc) {
     return absl::DataLossError("frame: batch CRC");
   }
-  return h;
+  return absl::OkStatus();
 }
 
 std::string segment_file_name(int64_t base_offset) {
@@ -73,10 +78,12 @@ ScanResult scan_frames(env::File& file, uint64_t position, int64_t expected_offs
   const uint64_t size = file.size();
   Bytes buf;
   uint64_t buf_pos = position;  // file position of buf[0]
+  uint64_t reads = 0;           // file reads into buf so far
   // Ensures buf holds [pos, pos + n) if the file has it; false at the end of the file.
   auto load = [&](uint64_t pos, size_t n) -> absl::StatusOr<bool> {
     if (pos + n > size) return false;
     if (pos >= buf_pos && pos + n <= buf_pos + buf.size()) return true;
+    reads++;
     size_t want = size_t(std::min<uint64_t>(std::max(n, chunk_bytes), size - pos));
     buf.resize(want);
     auto got = file.read(pos, buf);
@@ -103,12 +110,20 @@ ScanResult scan_frames(env::File& file, uint64_t position, int64_t expected_offs
       break;
     }
     uint64_t frame_bytes = kFrameHeaderBytes + h->total_bytes();
+    const uint64_t reads_before = reads;
     have = load(pos, frame_bytes);
     if (!have.ok() || !*have) {
       r.stop_reason = have.ok() ? "torn batch" : std::string(have.status().message());
       break;
     }
-    auto v = verify_frame(ByteView(buf).subspan(pos - buf_pos, frame_bytes), batch_bytes_max);
+    const ByteView frame = ByteView(buf).subspan(pos - buf_pos, frame_bytes);
+    // The header checked above is still in buf unless the frame had to be read again.
+    absl::StatusOr<BatchHeader> v = h;
+    if (reads != reads_before) {
+      v = verify_frame(frame, batch_bytes_max);
+    } else if (absl::Status s = verify_frame_body(frame, *h); !s.ok()) {
+      v = s;
+    }
     if (!v.ok()) {
       r.stop_reason = std::string(v.status().message());
       break;

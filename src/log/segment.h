@@ -33,6 +33,9 @@ void append_frame(Bytes& out, ByteView batch);
                                                              size_t batch_bytes_max);
 // Checks a whole frame (`frame` is header + batch, exactly): both CRCs.
 [[nodiscard]] absl::StatusOr<BatchHeader> verify_frame(ByteView frame, size_t batch_bytes_max);
+// The rest of verify_frame, for a frame whose header `h` parse_frame_header returned from
+// these very bytes (not from an earlier read of them): its size and the Kafka CRC.
+[[nodiscard]] absl::Status verify_frame_body(ByteView frame, const BatchHeader& h);
 
 std::string segment_file_name(int64_t base_offset);
 // Parses "%020d.seg"; false for any other name.

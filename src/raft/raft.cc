@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 
 #include "base/check.h"
 #include "raft/describe.h"
@@ -12,10 +13,6 @@ namespace keel::raft {
 namespace {
 
 uint64_t end_of(const Entry& e) { return e.index() + e.count() - 1; }
-
-bool same_hard_state(const HardState& a, const HardState& b) {
-  return a.term() == b.term() && a.vote() == b.vote() && a.commit() == b.commit();
-}
 
 env::Random& checked_random(env::Random* r) {
   KEEL_CHECK(r != nullptr, "Config.random is required");
@@ -245,7 +242,9 @@ absl::StatusOr<ProposeResult> Raft::propose(std::string data, uint32_t count) {
   e.set_count(count);
   e.set_type(ENTRY_NORMAL);
   e.set_data(std::move(data));
-  append_entries({std::move(e)});
+  std::vector<Entry> entries;
+  entries.push_back(std::move(e));  // not a braced list: that would copy the data
+  append_entries(std::move(entries));
   // Batching: the appends go out at the next take_ready(), so the proposals made in between
   // travel together (up to max_msg_bytes per message).
   bcast_pending_ = true;
@@ -392,6 +391,12 @@ void Raft::step(const Message& m) {
     return;
   }
   step_valid(m);
+}
+
+void Raft::step(Message&& m) {
+  movable_ = &m;
+  step(static_cast<const Message&>(m));
+  movable_ = nullptr;
 }
 
 bool Raft::is_entry_end(uint64_t offset) const {
@@ -640,8 +645,7 @@ void Raft::handle_append(const Message& m) {
     send_after_persist(std::move(r));
     return;
   }
-  auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(),
-                                    std::vector<Entry>(m.entries().begin(), m.entries().end()));
+  auto last_new = log_.maybe_append(m.index(), m.log_term(), m.commit(), take_entries(m));
   drop_acks_from(log_.take_cut());
   if (last_new) {
     leader_matched_ = {*last_new, *log_.term(*last_new)};
@@ -658,6 +662,17 @@ void Raft::handle_append(const Message& m) {
   r.set_reject_hint(hint.index);
   r.set_hint_term(hint.term);
   send(std::move(r));  // a rejection promises nothing
+}
+
+std::vector<Entry> Raft::take_entries(const Message& m) {
+  std::vector<Entry> out;
+  out.reserve(size_t(m.entries_size()));
+  if (&m == movable_) {
+    for (Entry& e : *movable_->mutable_entries()) out.push_back(std::move(e));
+  } else {
+    out.assign(m.entries().begin(), m.entries().end());
+  }
+  return out;
 }
 
 void Raft::handle_heartbeat(const Message& m) {
@@ -857,9 +872,11 @@ void Raft::bcast_heartbeat() {
 }
 
 bool Raft::maybe_commit() {
-  std::vector<uint64_t> matches;
-  for (uint64_t v : voters_) matches.push_back(progress_.at(v).match);
-  std::sort(matches.begin(), matches.end(), std::greater<>());
+  // On the stack: this runs on every acknowledgement.
+  std::array<uint64_t, kVotersMax> matches;
+  size_t n = 0;
+  for (uint64_t v : voters_) matches[n++] = progress_.at(v).match;
+  std::sort(matches.begin(), matches.begin() + n, std::greater<>());
   const uint64_t index = matches[quorum() - 1];
   if (index <= log_.committed()) return false;
   // Figure 8 of the Raft paper: an entry of an earlier term may be on a majority and still
@@ -884,7 +901,7 @@ bool Raft::quorum_active() {
 // ---------------------------------------------------------------------------------------
 // Output.
 
-void Raft::send(Message m) {
+void Raft::send(Message&& m) {
   m.set_from(id_);
   if (m.type() != MSG_PRE_VOTE && m.type() != MSG_PRE_VOTE_RESP && m.type() != MSG_VOTE_RESP) {
     m.set_term(term_);
@@ -895,7 +912,7 @@ void Raft::send(Message m) {
   msgs_.push_back(std::move(m));
 }
 
-void Raft::send_after_persist(Message m) {
+void Raft::send_after_persist(Message&& m) {
   m.set_from(id_);
   if (m.term() == 0) m.set_term(term_);
   const bool to_peer = m.to() != id_;
@@ -923,7 +940,7 @@ void Raft::drop_acks_from(uint64_t from) {
   for (InFlight& f : in_flight_) std::erase_if(f.held, stale);
 }
 
-void Raft::release(Message m) {
+void Raft::release(Message&& m) {
   if (m.to() == id_) {
     step_valid(m);  // our own vote, now durable (the one message from ourselves)
   } else {
@@ -939,10 +956,16 @@ HardState Raft::hard_state() const {
   return hs;
 }
 
+bool Raft::hard_state_changed() const {
+  // hard_state() compared field by field, without building a HardState.
+  return term_ != sent_hard_state_.term() || vote_ != sent_hard_state_.vote() ||
+         log_.committed() != sent_hard_state_.commit();
+}
+
 bool Raft::has_ready() const {
   return bcast_pending_ || !msgs_.empty() || !held_.empty() || log_.has_unsent_entries() ||
-         log_.has_unsent_snapshot() || !same_hard_state(hard_state(), sent_hard_state_) ||
-         log_.has_next_committed() || role_ != sent_role_ || lead_ != sent_lead_;
+         log_.has_unsent_snapshot() || hard_state_changed() || log_.has_next_committed() ||
+         role_ != sent_role_ || lead_ != sent_lead_;
 }
 
 Ready Raft::take_ready() {
@@ -954,10 +977,9 @@ Ready Raft::take_ready() {
   rd.id = next_ready_id_++;
   rd.snapshot = log_.take_unsent_snapshot();
   rd.entries = log_.take_unsent_entries();
-  const HardState hs = hard_state();
-  if (!same_hard_state(hs, sent_hard_state_)) {
-    rd.hard_state = hs;
-    sent_hard_state_ = hs;
+  if (hard_state_changed()) {
+    rd.hard_state = hard_state();
+    sent_hard_state_ = *rd.hard_state;
   }
   rd.committed_entries = log_.take_next_committed(cfg_.max_apply_bytes);
   rd.messages = std::move(msgs_);
@@ -968,16 +990,23 @@ Ready Raft::take_ready() {
     sent_role_ = role_;
     sent_lead_ = lead_;
   }
-  InFlight f;
-  f.id = rd.id;
-  if (rd.snapshot) f.snapshot_index = rd.snapshot->index();
-  if (!rd.entries.empty())
-    f.last_entry = LogPosition{end_of(rd.entries.back()), rd.entries.back().term()};
-  f.held = std::move(held_);
-  held_.clear();
-  rd.must_persist = rd.snapshot || !rd.entries.empty() || rd.hard_state || !f.held.empty();
-  if (rd.must_persist) in_flight_.push_back(std::move(f));
+  rd.must_persist = rd.snapshot || !rd.entries.empty() || rd.hard_state || !held_.empty();
+  if (rd.must_persist) {
+    InFlight& f = in_flight_.emplace_back();
+    f.id = rd.id;
+    if (rd.snapshot) f.snapshot_index = rd.snapshot->index();
+    if (!rd.entries.empty())
+      f.last_entry = LogPosition{end_of(rd.entries.back()), rd.entries.back().term()};
+    f.held = std::move(held_);
+    held_.clear();
+  }
   return rd;
+}
+
+void Raft::recycle(Ready&& rd) {
+  if (!msgs_.empty() || msgs_.capacity() >= rd.messages.capacity()) return;
+  rd.messages.clear();
+  msgs_.swap(rd.messages);
 }
 
 void Raft::persisted(uint64_t ready_id) {

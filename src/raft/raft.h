@@ -120,6 +120,8 @@ class Raft {
   // or an acknowledgement inside an entry, another voter set) is dropped and logged, before
   // it changes anything.
   void step(const Message& m);
+  // The same, but may move the entries out of `m` instead of copying them.
+  void step(Message&& m);
   void tick();
   // Leader only: appends an entry covering `count` offsets. The entry's offsets and term are
   // next_index() and term() read just before (stamp them into the batch first).
@@ -146,6 +148,9 @@ class Raft {
   Ready take_ready();
   // Everything written for Readies with id <= ready_id is durable.
   void persisted(uint64_t ready_id);
+  // Optional: takes back a Ready the caller is done with, so that later Readies reuse its
+  // message buffer instead of allocating one each.
+  void recycle(Ready&& rd);
 
   // Introspection.
   uint64_t id() const { return id_; }
@@ -190,6 +195,7 @@ class Raft {
   void step_candidate(const Message& m);
   void step_follower(const Message& m);
   void handle_append(const Message& m);
+  std::vector<Entry> take_entries(const Message& m);
   void handle_heartbeat(const Message& m);
   void handle_snapshot(const Message& m);
   void handle_append_response(const Message& m, Progress& pr);
@@ -208,10 +214,12 @@ class Raft {
   void tick_heartbeat();
 
   // Output plumbing.
-  void send(Message m);
-  void send_after_persist(Message m);
-  void release(Message m);
+  // By rvalue reference: the message is moved once, into the output queue.
+  void send(Message&& m);
+  void send_after_persist(Message&& m);
+  void release(Message&& m);
   HardState hard_state() const;
+  bool hard_state_changed() const;  // since the last Ready
   void maybe_clear_fault();
   void note_leader_last(const Message& m);
   void drop_acks_from(uint64_t from);
@@ -221,6 +229,8 @@ class Raft {
 
   Config cfg_;
   const uint64_t id_;
+  // The message step(Message&&) is handling (its entries may be moved out), or null.
+  Message* movable_ = nullptr;
   env::Random& random_;
   RaftLog log_;
   std::vector<uint64_t> voters_;  // sorted

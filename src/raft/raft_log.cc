@@ -26,11 +26,6 @@ uint64_t RaftLog::first_index() const {
   return storage_.first_index();
 }
 
-uint64_t RaftLog::last_index() const {
-  if (!unstable_.empty()) return end_of(unstable_.back());
-  return offset_ - 1;
-}
-
 SnapshotMeta RaftLog::snapshot_meta() const {
   if (snapshot_) return *snapshot_;
   return storage_.snapshot();
@@ -38,6 +33,8 @@ SnapshotMeta RaftLog::snapshot_meta() const {
 
 size_t RaftLog::unstable_position(uint64_t offset) const {
   KEEL_CHECK(offset >= offset_ && offset <= last_index());
+  // Most lookups are about the last entry: answered without a search.
+  if (offset >= unstable_.back().index()) return unstable_.size() - 1;
   auto it = std::upper_bound(unstable_.begin(), unstable_.end(), offset,
                              [](uint64_t o, const Entry& e) { return o < e.index(); });
   KEEL_CHECK(it != unstable_.begin());
@@ -79,6 +76,9 @@ absl::StatusOr<std::vector<Entry>> RaftLog::slice(uint64_t lo, uint64_t hi,
   }
   if (hi <= offset_) return out;
   size_t pos = unstable_position(std::max(lo, offset_));
+  // Room for every unstable entry before `hi` (the byte limit may stop earlier).
+  const size_t end = hi > last_index() ? unstable_.size() : unstable_position(hi) + 1;
+  out.reserve(out.size() + (end - pos));
   for (; pos < unstable_.size() && unstable_[pos].index() < hi; pos++) {
     bytes += unstable_[pos].data().size();
     if (!out.empty() && bytes > max_bytes) break;
@@ -190,9 +190,9 @@ bool RaftLog::has_unsent_entries() const { return unsent_ <= last_index(); }
 std::vector<Entry> RaftLog::take_unsent_entries() {
   std::vector<Entry> out;
   if (!has_unsent_entries()) return out;
-  for (size_t pos = unstable_position(unsent_); pos < unstable_.size(); pos++) {
-    out.push_back(unstable_[pos]);
-  }
+  const size_t first = unstable_position(unsent_);
+  out.reserve(unstable_.size() - first);
+  for (size_t pos = first; pos < unstable_.size(); pos++) out.push_back(unstable_[pos]);
   unsent_ = last_index() + 1;
   return out;
 }

@@ -26,7 +26,10 @@ class RaftLog {
   explicit RaftLog(const LogStorage& storage);
 
   uint64_t first_index() const;
-  uint64_t last_index() const;
+  uint64_t last_index() const {
+    return unstable_.empty() ? offset_ - 1
+                             : unstable_.back().index() + unstable_.back().count() - 1;
+  }
   uint64_t last_term() const { return *term(last_index()); }
   // The term of the entry containing `offset`, or nullopt when offset is outside
   // [first_index() - 1, last_index()].

@@ -72,5 +72,22 @@ TEST(Frame, UnknownTypeIsRejected) {
   EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
+RC_GTEST_PROP(Frame, ViewsMatchCopies, (std::vector<std::vector<uint8_t>> payloads)) {
+  Bytes stream;
+  for (auto& p : payloads) encode_frame(FrameType::kRaft, p, stream);
+  FrameDecoder copies, views;
+  copies.feed(stream);
+  views.feed(stream);
+  for (size_t i = 0; i <= payloads.size(); i++) {
+    auto c = copies.next();
+    auto v = views.next_view();
+    RC_ASSERT(c.ok() && v.ok());
+    RC_ASSERT(c->has_value() == v->has_value());
+    if (!c->has_value()) break;
+    RC_ASSERT((*v)->type == (*c)->type);
+    RC_ASSERT(Bytes((*v)->payload.begin(), (*v)->payload.end()) == (*c)->payload);
+  }
+}
+
 }  // namespace
 }  // namespace keel::cluster

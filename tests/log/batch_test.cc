@@ -83,6 +83,23 @@ RC_GTEST_PROP(Batch, EveryBitFlipInAFrameIsDetected, ()) {
   RC_ASSERT(!verify_frame(frame, kBatchBytesMax).ok());
 }
 
+// verify_frame_body completes parse_frame_header: together they accept exactly what
+// verify_frame accepts, whichever bit of the frame is flipped.
+RC_GTEST_PROP(Batch, HeaderThenBodyIsVerifyFrame, ()) {
+  Bytes batch = testing::make_batch(*rc::gen::inRange(1, 5), *rc::gen::inRange(0, 100),
+                                    *rc::gen::arbitrary<uint32_t>());
+  Bytes frame;
+  append_frame(frame, batch);
+  if (*rc::gen::arbitrary<bool>()) {
+    const size_t byte = *rc::gen::inRange<size_t>(0, frame.size());
+    frame[byte] ^= uint8_t(1 << *rc::gen::inRange(0, 8));
+  }
+  if (*rc::gen::arbitrary<bool>()) frame.push_back(0);
+  auto h = parse_frame_header(frame, kBatchBytesMax);
+  const bool split = h.ok() && verify_frame_body(frame, *h).ok();
+  RC_ASSERT(split == verify_frame(frame, kBatchBytesMax).ok());
+}
+
 TEST(Checkpoint, RoundTripAndRejects) {
   Checkpoint cp{10, 5, 4096, 77, {{5, 1}, {20, 3}, {70, 4}}};
   auto back = decode_checkpoint(encode_checkpoint(cp));

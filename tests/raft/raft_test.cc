@@ -182,5 +182,76 @@ TEST(Raft, AcknowledgementOfReplacedEntriesIsDropped) {
   EXPECT_EQ(after.messages[0].term(), 3u);
 }
 
+// step(Message&&) may take the entries instead of copying them: the log gets the same ones.
+TEST(Raft, StepByMoveAppendsTheSameEntries) {
+  auto follower_entries = [](bool by_move) {
+    MemoryStorage storage({1, 2, 3});
+    env::Random random(3);
+    Config c;
+    c.id = 2;
+    c.voters = {1, 2, 3};
+    c.random = &random;
+    Raft raft(c, storage);
+    Message m = app(0, {{1, 2}, {3, 1}});
+    for (int i = 0; i < m.entries_size(); i++) {
+      m.mutable_entries(i)->set_data(std::string(size_t(40 + i), char('a' + i)));
+    }
+    if (by_move) {
+      raft.step(std::move(m));
+    } else {
+      raft.step(static_cast<const Message&>(m));
+      EXPECT_EQ(m.entries(1).data(), std::string(41, 'b')) << "a const message is left as is";
+    }
+    return raft.take_ready().entries;
+  };
+  const std::vector<Entry> copied = follower_entries(false);
+  const std::vector<Entry> moved = follower_entries(true);
+  ASSERT_EQ(copied.size(), 2u);
+  ASSERT_EQ(moved.size(), 2u);
+  for (size_t i = 0; i < 2; i++) {
+    EXPECT_EQ(moved[i].SerializeAsString(), copied[i].SerializeAsString());
+    EXPECT_EQ(moved[i].data(), std::string(40 + i, char('a' + i)));
+  }
+}
+
+// A recycled Ready only lends its buffer: messages produced before or after the hand-back
+// all come out in the next Ready, in order.
+TEST(Raft, RecycledReadyLosesNoMessages) {
+  MemoryStorage storage({1, 2, 3});
+  env::Random random(3);
+  Config c;
+  c.id = 2;
+  c.voters = {1, 2, 3};
+  c.random = &random;
+  Raft raft(c, storage);
+  auto heartbeat = [](uint64_t from, uint64_t term) {
+    Message m;
+    m.set_type(MSG_HEARTBEAT);
+    m.set_from(from);
+    m.set_to(2);
+    m.set_term(term);
+    return m;
+  };
+  raft.step(heartbeat(1, 2));
+  raft.step(heartbeat(1, 2));
+  Ready first = raft.take_ready();
+  ASSERT_EQ(first.messages.size(), 2u);
+  raft.step(heartbeat(1, 2));  // queued before the hand-back: it stays
+  raft.recycle(std::move(first));
+  raft.step(heartbeat(1, 2));
+  Ready second = raft.take_ready();
+  ASSERT_EQ(second.messages.size(), 2u);
+  raft.recycle(std::move(second));  // an empty queue takes the buffer
+  raft.step(heartbeat(1, 2));
+  raft.step(heartbeat(1, 2));
+  raft.step(heartbeat(1, 2));
+  Ready third = raft.take_ready();
+  ASSERT_EQ(third.messages.size(), 3u);
+  for (const Message& m : third.messages) {
+    EXPECT_EQ(m.type(), MSG_HEARTBEAT_RESP);
+    EXPECT_EQ(m.to(), 1u);
+  }
+}
+
 }  // namespace
 }  // namespace keel::raft
