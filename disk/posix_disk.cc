@@ -101,6 +101,10 @@ class SyncWorker {
     std::lock_guard<std::mutex> lock(mu_);
     return in_flight_;
   }
+  uint64_t syncs_run() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return syncs_run_;
+  }
 
  private:
   struct Job {
@@ -126,13 +130,18 @@ class SyncWorker {
         std::this_thread::sleep_for(options_.sync_delay_for_test);
       }
       const absl::Status status = sync(*job);
-      const size_t count = job->completions.size();
-      loop_->post([completions = std::move(job->completions), status]() mutable {
+      std::vector<Completion> completions = std::move(job->completions);  // none join now
+      job.reset();  // releases the descriptor on this thread, not the loop's
+      {
+        // Counted as done before the callbacks can run: once the last callback has run,
+        // syncs_in_flight() is 0 (it was decremented after the post, racing the loop).
+        std::lock_guard<std::mutex> lock(mu_);
+        in_flight_ -= completions.size();
+        syncs_run_++;
+      }
+      loop_->post([completions = std::move(completions), status]() mutable {
         for (Completion& done : completions) done(status);
       });
-      job.reset();  // releases the descriptor on this thread, not the loop's
-      std::lock_guard<std::mutex> lock(mu_);
-      in_flight_ -= count;
     }
   }
 
@@ -156,6 +165,7 @@ class SyncWorker {
   std::deque<std::shared_ptr<Job>> queue_;     // guarded by mu_
   std::map<std::string, Job*> queued_by_key_;  // guarded by mu_
   size_t in_flight_ = 0;                       // guarded by mu_
+  uint64_t syncs_run_ = 0;                     // guarded by mu_
   bool stopping_ = false;                      // guarded by mu_
   std::thread thread_;  // last member: starts after everything it uses is constructed
 };
@@ -433,5 +443,7 @@ void PosixDisk::sync_dir(std::string_view dir, env::DoneFn done) {
 }
 
 size_t PosixDisk::syncs_in_flight() const { return worker_->in_flight(); }
+
+uint64_t PosixDisk::syncs_run() const { return worker_->syncs_run(); }
 
 }  // namespace keel::disk

@@ -74,6 +74,8 @@ class PosixDisk final : public env::Disk {
   // Syncs requested and not yet completed on the sync thread (callbacks may still be queued
   // on the loop).
   size_t syncs_in_flight() const;
+  // fsync/fdatasync calls the sync thread has made (syncs merged into one count once).
+  uint64_t syncs_run() const;
 
  private:
   PosixDisk(net::EventLoop& loop, std::string root, int root_fd,

@@ -238,13 +238,12 @@ TEST_F(PosixDiskTest, SyncsCompleteInOrderAndQueuedOnesMerge) {
   }
   b->sync([&](absl::Status s) { order.push_back("b"); });
   EXPECT_EQ(disk_->syncs_in_flight(), 7u);
-  const Nanos start = net::monotonic_now();
   ASSERT_TRUE(run([&] { return order.size() == 7; }));
-  const Nanos took = net::monotonic_now() - start;
   EXPECT_EQ(order, (std::vector<std::string>{"a1", "a2", "a3", "a4", "a5", "a6", "b"}));
-  // At most three fsyncs ran (a1; a2..a6 merged into one; b), not seven: with a 100 ms delay
-  // each, seven would take 700 ms.
-  EXPECT_LT(took, milliseconds(650));
+  // Three fsyncs ran (a1; a2..a6 merged into one; b), or two if a2..a6 joined a1 before the
+  // sync thread took it; not seven. (Counted, not timed: a timing bound flaked under load.)
+  EXPECT_GE(disk_->syncs_run(), 2u);
+  EXPECT_LE(disk_->syncs_run(), 3u);
   EXPECT_EQ(disk_->syncs_in_flight(), 0u);
 }
 
