@@ -50,6 +50,20 @@ TEST(ValidateMessage, RejectsMalformed) {
   EXPECT_FALSE(validate_message(m).ok());
 }
 
+// Node 2 of voters {1, 2, 3}, a follower at term 0 with an empty log.
+struct Follower {
+  MemoryStorage storage{{1, 2, 3}};
+  env::Random random{3};
+  Raft raft{[this] {
+              Config c;
+              c.id = 2;
+              c.voters = {1, 2, 3};
+              c.random = &random;
+              return c;
+            }(),
+            storage};
+};
+
 struct Single {
   MemoryStorage storage{{1}};
   env::Random random{7};
@@ -142,13 +156,8 @@ TEST(Raft, FaultedReplicaDoesNotCampaign) {
 // RaftProperties.SafeUnderChaosAndLiveAfter: "node 2 acknowledged offset 6 at term 2 but its
 // durable log ends at 2").
 TEST(Raft, AcknowledgementOfReplacedEntriesIsDropped) {
-  MemoryStorage storage({1, 2, 3});
-  env::Random random(3);
-  Config c;
-  c.id = 2;
-  c.voters = {1, 2, 3};
-  c.random = &random;
-  Raft raft(c, storage);
+  Follower f;
+  Raft& raft = f.raft;
   auto append = [](uint64_t from, uint64_t term, uint64_t first, uint64_t n) {
     Message m;
     m.set_type(MSG_APP);
@@ -172,8 +181,8 @@ TEST(Raft, AcknowledgementOfReplacedEntriesIsDropped) {
   raft.step(append(3, 3, 1, 1));        // leader 3, term 3: entry 1 replaces them
   Ready second = raft.take_ready();
   ASSERT_EQ(second.entries.size(), 1u);
-  storage.append(second.entries);  // the sync covers both writes: only the second remains
-  if (second.hard_state) storage.set_hard_state(*second.hard_state);
+  f.storage.append(second.entries);  // the sync covers both writes: only the second remains
+  if (second.hard_state) f.storage.set_hard_state(*second.hard_state);
   raft.persisted(second.id);
   Ready after = raft.take_ready();
   ASSERT_EQ(after.messages.size(), 1u);
@@ -185,13 +194,8 @@ TEST(Raft, AcknowledgementOfReplacedEntriesIsDropped) {
 // step(Message&&) may take the entries instead of copying them: the log gets the same ones.
 TEST(Raft, StepByMoveAppendsTheSameEntries) {
   auto follower_entries = [](bool by_move) {
-    MemoryStorage storage({1, 2, 3});
-    env::Random random(3);
-    Config c;
-    c.id = 2;
-    c.voters = {1, 2, 3};
-    c.random = &random;
-    Raft raft(c, storage);
+    Follower f;
+    Raft& raft = f.raft;
     Message m = app(0, {{1, 2}, {3, 1}});
     for (int i = 0; i < m.entries_size(); i++) {
       m.mutable_entries(i)->set_data(std::string(size_t(40 + i), char('a' + i)));
@@ -217,13 +221,8 @@ TEST(Raft, StepByMoveAppendsTheSameEntries) {
 // A recycled Ready only lends its buffer: messages produced before or after the hand-back
 // all come out in the next Ready, in order.
 TEST(Raft, RecycledReadyLosesNoMessages) {
-  MemoryStorage storage({1, 2, 3});
-  env::Random random(3);
-  Config c;
-  c.id = 2;
-  c.voters = {1, 2, 3};
-  c.random = &random;
-  Raft raft(c, storage);
+  Follower f;
+  Raft& raft = f.raft;
   auto heartbeat = [](uint64_t from, uint64_t term) {
     Message m;
     m.set_type(MSG_HEARTBEAT);
