@@ -36,16 +36,21 @@ TEST(Buggify, RunEnabledInAboutEightyPercentOfSeeds) {
   EXPECT_LT(on, 860);
 }
 
-TEST(Buggify, EnabledSitesFireAtTheirRateAndAreCountedAndTraced) {
-  Scheduler scheduler;
-  Buggify buggify(env::Random(1));
-  buggify.force_run_enabled(true);
-  // Find an enabled and a disabled site for this seed.
+// An enabled and a disabled site name for `buggify`'s seed.
+std::pair<std::string, std::string> enabled_and_disabled_site(Buggify& buggify) {
   std::string on, off;
   for (int i = 0; on.empty() || off.empty(); i++) {
     const std::string site = fmt::format("x.site{}", i);
     (buggify.site_enabled(site) ? on : off) = site;
   }
+  return {on, off};
+}
+
+TEST(Buggify, EnabledSitesFireAtTheirRateAndAreCountedAndTraced) {
+  Scheduler scheduler;
+  Buggify buggify(env::Random(1));
+  buggify.force_run_enabled(true);
+  const auto [on, off] = enabled_and_disabled_site(buggify);
   SimFaultPoints points(buggify, scheduler, env::Random(2), "n1");
   int fired_on = 0, fired_off = 0;
   for (int i = 0; i < 4000; i++) {
@@ -68,11 +73,7 @@ TEST(Buggify, AReusedSitePointerIsNotMistakenForTheOldSite) {
   Scheduler scheduler;
   Buggify buggify(env::Random(1));
   buggify.force_run_enabled(true);
-  std::string on, off;
-  for (int i = 0; on.empty() || off.empty(); i++) {
-    const std::string site = fmt::format("x.site{}", i);
-    (buggify.site_enabled(site) ? on : off) = site;
-  }
+  const auto [on, off] = enabled_and_disabled_site(buggify);
   SimFaultPoints points(buggify, scheduler, env::Random(2), "n1");
   char buffer[64] = {};
   ASSERT_LT(std::max(on.size(), off.size()), sizeof(buffer));
