@@ -16,7 +16,37 @@ uint8_t* put_varint(uint64_t v, uint8_t* p) {
   return p;
 }
 
+// Reads a varint of at most 5 bytes whose value fits 32 bits; null if there is none.
+const uint8_t* get_varint32(const uint8_t* p, const uint8_t* end, uint32_t& v) {
+  uint64_t x = 0;
+  for (int shift = 0; shift < 35 && p < end; shift += 7) {
+    const uint8_t b = *p++;
+    x |= uint64_t(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      if (x > UINT32_MAX) return nullptr;
+      v = uint32_t(x);
+      return p;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
+
+bool decode_peer_message(ByteView bytes, uint32_t& partition, raft::Message& m) {
+  const uint8_t* p = bytes.data();
+  const uint8_t* const end = p + bytes.size();
+  partition = 0;
+  if (p < end && *p == uint8_t(PeerMessage::kPartitionFieldNumber << 3)) {
+    p = get_varint32(p + 1, end, partition);
+    if (p == nullptr) return false;
+  }
+  if (p == end || *p != uint8_t((PeerMessage::kMessageFieldNumber << 3) | 2)) return false;
+  uint32_t size = 0;
+  p = get_varint32(p + 1, end, size);
+  if (p == nullptr || size != size_t(end - p)) return false;
+  return m.ParseFromArray(p, int(size));
+}
 
 ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer) {
   // Field by field, so that `m` (entries and all) is not copied into a wrapper first: what
@@ -97,19 +127,34 @@ const absl::Status& Node::health() const {
 }
 
 void Node::on_peer_message(const std::string& from, size_t peer, ByteView payload) {
-  PeerMessage pm;
-  if (!pm.ParseFromArray(payload.data(), int(payload.size())) ||
-      pm.partition() != config_.replica.partition) {
+  // The message is reused from frame to frame, so that parsing finds its entry objects
+  // allocated already (taken, so that a nested call would just use a fresh one).
+  std::unique_ptr<raft::Message> m = std::move(peer_message_);
+  if (m == nullptr) m = std::make_unique<raft::Message>();
+  uint32_t partition = 0;
+  bool ok = decode_peer_message(payload, partition, *m);
+  if (!ok) {
+    // Another layout of a PeerMessage (or none): the general parser decides.
+    PeerMessage pm;
+    ok = pm.ParseFromArray(payload.data(), int(payload.size()));
+    partition = pm.partition();
+    m->Swap(pm.mutable_message());
+  }
+  handle_peer_message(from, peer, ok && partition == config_.replica.partition, *m);
+  peer_message_ = std::move(m);
+}
+
+void Node::handle_peer_message(const std::string& from, size_t peer, bool ok, raft::Message& m) {
+  if (!ok) {
     env_.trace().event("node.bad_peer_message", from);
     return;
   }
   // The sender must be who the stream's hello said it was.
-  if (peer >= peer_ids_.size() || pm.message().from() != peer_ids_[peer]) {
-    env_.trace().event("node.bad_peer_message",
-                       fmt::format("{} claims {}", from, pm.message().from()));
+  if (peer >= peer_ids_.size() || m.from() != peer_ids_[peer]) {
+    env_.trace().event("node.bad_peer_message", fmt::format("{} claims {}", from, m.from()));
     return;
   }
-  if (replica_ != nullptr) replica_->step(std::move(*pm.mutable_message()));
+  if (replica_ != nullptr) replica_->step(std::move(m));
 }
 
 void Node::send_raft(const raft::Message& m) {
