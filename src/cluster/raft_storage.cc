@@ -125,6 +125,17 @@ uint64_t RaftStorage::entry_start(uint64_t offset) const { return containing(off
 
 absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint64_t hi,
                                                               uint64_t max_bytes) const {
+  return read_entries(lo, hi, max_bytes, true);
+}
+
+absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries_without_data(
+    uint64_t lo, uint64_t hi, uint64_t max_bytes) const {
+  return read_entries(lo, hi, max_bytes, false);
+}
+
+absl::StatusOr<std::vector<raft::Entry>> RaftStorage::read_entries(uint64_t lo, uint64_t hi,
+                                                                   uint64_t max_bytes,
+                                                                   bool with_data) const {
   KEEL_CHECK(lo < hi && hi <= last_index() + 1, "bad range [{}, {})", lo, hi);
   std::vector<raft::Entry> out;
   uint64_t bytes = 0;
@@ -144,10 +155,19 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
   }
   for (auto it = cached; it != cache_.end() && at < hi; ++it) {
     KEEL_CHECK_EQ(it->first, at);
-    bytes += it->second.data().size();
+    const raft::Entry& c = it->second;
+    bytes += c.data().size();
     if (!out.empty() && bytes > max_bytes) return out;
-    out.push_back(it->second);
-    at += it->second.count();
+    if (with_data) {
+      out.push_back(c);
+    } else {
+      raft::Entry& e = out.emplace_back();
+      e.set_index(c.index());
+      e.set_count(c.count());
+      e.set_term(c.term());
+      e.set_type(c.type());
+    }
+    at += c.count();
   }
   while (at < hi) {
     auto r = log_.read(int64_t(at), size_t(std::min<uint64_t>(max_bytes, kScanChunkBytes)));
@@ -164,7 +184,7 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
       e.set_count(uint32_t(h->last_offset_delta) + 1);
       e.set_term(uint64_t(h->leader_epoch));
       e.set_type(h->is_control() ? raft::ENTRY_NOOP : raft::ENTRY_NORMAL);
-      e.set_data(std::string(as_chars(batch)));
+      if (with_data) e.set_data(std::string(as_chars(batch)));
       at = uint64_t(h->next_offset());
       rest = rest.subspan(batch.size());
     }
