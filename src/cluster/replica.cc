@@ -584,11 +584,12 @@ void Replica::produce(ByteView batch, bool acks_all, ProduceDone done) {
     result.message = "term beyond the Kafka epoch range";
     return done(std::move(result));
   }
-  Bytes stamped(batch.begin(), batch.end());
+  // Stamped in the entry's own copy of the batch.
+  std::string data(as_chars(batch));
+  const std::span<uint8_t> stamped(reinterpret_cast<uint8_t*>(data.data()), data.size());
   log::set_base_offset(stamped, int64_t(base));
   log::set_leader_epoch(stamped, int32_t(term));
-  auto proposed =
-      raft_->propose(std::string(as_chars(stamped)), uint32_t(header->last_offset_delta) + 1);
+  auto proposed = raft_->propose(std::move(data), uint32_t(header->last_offset_delta) + 1);
   if (!proposed.ok()) {
     result.error = absl::IsFailedPrecondition(proposed.status()) ? NOT_LEADER : UNAVAILABLE;
     result.message = proposed.status().ToString();
