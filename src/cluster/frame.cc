@@ -14,20 +14,30 @@ uint32_t frame_crc(const uint8_t* header, ByteView payload) {
   return crc32c_extend(crc, payload);
 }
 
+// Writes the header of a frame carrying `payload` at `header`.
+void put_header(FrameType type, ByteView payload, uint8_t* header) {
+  KEEL_CHECK(payload.size() <= kFramePayloadBytesMax, "frame payload {} bytes", payload.size());
+  put_be16(header, kFrameMagic);
+  header[2] = uint8_t(type);
+  header[3] = 0;
+  put_be32(header + 4, uint32_t(payload.size()));
+  put_be32(header + 8, frame_crc(header, payload));
+}
+
 }  // namespace
 
 bool frame_type_known(uint8_t type) {
   return type >= uint8_t(FrameType::kHello) && type <= uint8_t(FrameType::kClient);
 }
 
+void seal_frame(FrameType type, std::span<uint8_t> frame) {
+  KEEL_CHECK(frame.size() >= kFrameHeaderBytes);
+  put_header(type, frame.subspan(kFrameHeaderBytes), frame.data());
+}
+
 void encode_frame(FrameType type, ByteView payload, Bytes& out) {
-  KEEL_CHECK(payload.size() <= kFramePayloadBytesMax, "frame payload {} bytes", payload.size());
   uint8_t header[kFrameHeaderBytes];
-  put_be16(header, kFrameMagic);
-  header[2] = uint8_t(type);
-  header[3] = 0;
-  put_be32(header + 4, uint32_t(payload.size()));
-  put_be32(header + 8, frame_crc(header, payload));
+  put_header(type, payload, header);
   // One allocation for header and payload (keeping geometric growth for a buffer that
   // collects many frames).
   const size_t needed = out.size() + kFrameHeaderBytes + payload.size();

@@ -42,6 +42,9 @@ struct FrameView {
 
 // Appends the encoded frame to `out`. Requires payload.size() <= kFramePayloadBytesMax.
 void encode_frame(FrameType type, ByteView payload, Bytes& out);
+// Encodes a frame in place: `frame` is kFrameHeaderBytes of room, then the payload, whose
+// header is written there (the bytes encode_frame would append for that payload).
+void seal_frame(FrameType type, std::span<uint8_t> frame);
 
 class FrameDecoder {
  public:

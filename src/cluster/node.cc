@@ -48,7 +48,7 @@ bool decode_peer_message(ByteView bytes, uint32_t& partition, raft::Message& m) 
   return m.ParseFromArray(p, int(size));
 }
 
-ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer) {
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer, size_t at) {
   // Field by field, so that `m` (entries and all) is not copied into a wrapper first: what
   // PeerMessage::SerializeAsString would produce (proto3 omits a zero partition).
   uint8_t header[1 + 5 + 1 + 10];
@@ -63,10 +63,10 @@ ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& 
   p = put_varint(size, p);
   const size_t header_bytes = size_t(p - header);
   // Grown, never shrunk: growing zero-fills what the serialization then overwrites.
-  if (buffer.size() < header_bytes + size) buffer.resize(header_bytes + size);
-  std::memcpy(buffer.data(), header, header_bytes);
-  m.SerializeWithCachedSizesToArray(buffer.data() + header_bytes);
-  return ByteView(buffer.data(), header_bytes + size);
+  if (buffer.size() < at + header_bytes + size) buffer.resize(at + header_bytes + size);
+  std::memcpy(buffer.data() + at, header, header_bytes);
+  m.SerializeWithCachedSizesToArray(buffer.data() + at + header_bytes);
+  return ByteView(buffer.data() + at, header_bytes + size);
 }
 
 Node::Node(env::Env& env, NodeConfig config)
@@ -163,9 +163,12 @@ void Node::send_raft(const raft::Message& m) {
   // The buffer is reused from send to send (taken, so that a nested send would just use a
   // fresh one).
   Bytes buffer = std::move(send_buffer_);
-  const ByteView bytes = encode_peer_message(config_.replica.partition, m, buffer);
+  // After room for the frame header: the transport frames it in place.
+  const ByteView bytes =
+      encode_peer_message(config_.replica.partition, m, buffer, kFrameHeaderBytes);
   if (it->second.number) {
-    transport_->send(*it->second.number, bytes);
+    transport_->send_frame(*it->second.number,
+                           std::span<uint8_t>(buffer.data(), kFrameHeaderBytes + bytes.size()));
   } else {
     transport_->send(it->second.name, bytes);  // not a peer: fails there, as it should
   }

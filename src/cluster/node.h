@@ -36,10 +36,11 @@ struct NodeConfig {
   size_t client_connections_max = 256;
 };
 
-// Encodes PeerMessage {partition, m} at the start of `buffer` (grown as needed, never
-// shrunk), byte for byte as PeerMessage::SerializeAsString would, without copying `m` into a
-// wrapper. Returns the encoding (valid until `buffer` changes).
-ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer);
+// Encodes PeerMessage {partition, m} at `buffer[at]` (grown as needed, never shrunk), byte for byte
+// as PeerMessage::SerializeAsString would, without copying `m` into a wrapper. Returns the encoding
+// (valid until `buffer` changes).
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer,
+                             size_t at = 0);
 // Decodes what encode_peer_message encodes, parsing the Raft message into `m` (which may be
 // reused: its entry objects stay allocated). False for anything else, including a
 // PeerMessage laid out otherwise (PeerMessage::ParseFromArray decides those).

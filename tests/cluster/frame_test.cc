@@ -89,5 +89,14 @@ RC_GTEST_PROP(Frame, ViewsMatchCopies, (std::vector<std::vector<uint8_t>> payloa
   }
 }
 
+RC_GTEST_PROP(Frame, SealedInPlaceMatchesEncoded, (std::vector<uint8_t> payload)) {
+  Bytes encoded;
+  encode_frame(FrameType::kRaft, payload, encoded);
+  Bytes sealed(kFrameHeaderBytes, 0xAA);
+  sealed.insert(sealed.end(), payload.begin(), payload.end());
+  seal_frame(FrameType::kRaft, sealed);
+  RC_ASSERT(sealed == encoded);
+}
+
 }  // namespace
 }  // namespace keel::cluster
