@@ -1,6 +1,7 @@
 #include "cluster/frame.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "base/check.h"
 #include "base/crc32c.h"
@@ -46,8 +47,24 @@ void encode_frame(FrameType type, ByteView payload, Bytes& out) {
   out.insert(out.end(), payload.begin(), payload.end());
 }
 
+void FrameDecoder::feed_in_place(ByteView bytes) {
+  if (!error_.ok()) return;
+  // Bytes still in place (a nested call) come first; after a buffered partial frame, these
+  // are buffered too.
+  buffer_in_place();
+  if (consumed_ < buffer_.size()) return feed(bytes);
+  in_place_ = bytes;
+}
+
+void FrameDecoder::buffer_in_place() {
+  if (in_place_.empty()) return;
+  const ByteView rest = std::exchange(in_place_, ByteView());
+  feed(rest);
+}
+
 void FrameDecoder::feed(ByteView bytes) {
   if (!error_.ok()) return;
+  buffer_in_place();
   // Compact before growing, so the buffer holds at most one partial frame plus new bytes.
   if (consumed_ > 0 && consumed_ == buffer_.size()) {
     buffer_.clear();
@@ -69,9 +86,14 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::next() {
 
 absl::StatusOr<std::optional<FrameView>> FrameDecoder::next_view() {
   if (!error_.ok()) return error_;
-  const size_t available = buffer_.size() - consumed_;
-  if (available < kFrameHeaderBytes) return std::optional<FrameView>();
-  const uint8_t* h = buffer_.data() + consumed_;
+  const bool in_place = !in_place_.empty();
+  const size_t available = in_place ? in_place_.size() : buffer_.size() - consumed_;
+  const uint8_t* h = in_place ? in_place_.data() : buffer_.data() + consumed_;
+  auto need_more = [&] {
+    buffer_in_place();  // the bytes fed in place may go away after this
+    return std::optional<FrameView>();
+  };
+  if (available < kFrameHeaderBytes) return need_more();
   const uint32_t length = get_be32(h + 4);
   if (get_be16(h) != kFrameMagic) {
     error_ = absl::DataLossError("peer frame: bad magic");
@@ -83,13 +105,17 @@ absl::StatusOr<std::optional<FrameView>> FrameDecoder::next_view() {
     error_ = absl::ResourceExhaustedError(fmt::format("peer frame: {} bytes over limit", length));
   }
   if (!error_.ok()) return error_;
-  if (available < kFrameHeaderBytes + length) return std::optional<FrameView>();
+  if (available < kFrameHeaderBytes + length) return need_more();
   ByteView payload(h + kFrameHeaderBytes, length);
   if (frame_crc(h, payload) != get_be32(h + 8)) {
     error_ = absl::DataLossError("peer frame: checksum mismatch");
     return error_;
   }
-  consumed_ += kFrameHeaderBytes + length;
+  if (in_place) {
+    in_place_ = in_place_.subspan(kFrameHeaderBytes + length);
+  } else {
+    consumed_ += kFrameHeaderBytes + length;
+  }
   return std::optional<FrameView>(FrameView{FrameType(h[2]), payload});
 }
 

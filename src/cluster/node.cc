@@ -193,7 +193,7 @@ void Node::accept_client(std::unique_ptr<env::Stream> stream) {
 void Node::on_client_data(uint64_t conn, ByteView bytes) {
   auto it = clients_.find(conn);
   if (it == clients_.end()) return;
-  it->second.decoder.feed(bytes);
+  it->second.decoder.feed_in_place(bytes);  // every early return below drops the decoder
   for (;;) {
     auto frame = it->second.decoder.next_view();
     if (!frame.ok() || (frame->has_value() && (*frame)->type != FrameType::kClient)) {

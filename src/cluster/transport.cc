@@ -148,7 +148,7 @@ void PeerTransport::accept(std::unique_ptr<env::Stream> stream) {
 
 void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
   Incoming& in = incoming_.at(id);
-  in.decoder.feed(bytes);
+  in.decoder.feed_in_place(bytes);  // every early return below drops the decoder
   for (;;) {
     auto frame = in.decoder.next_view();
     if (!frame.ok()) {
