@@ -203,9 +203,7 @@ absl::Status RaftStorage::write_entries(std::vector<raft::Entry> entries, int64_
     auto r = log_.append(batch, int64_t(e.index()), now_ms);
     if (!r.ok()) return r.status();
     KEEL_CHECK_EQ(uint64_t(r->last_offset), e.index() + e.count() - 1);
-    auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
-    KEEL_CHECK(h.ok());
-    boundaries_[e.index()] = meta_of(*h);
+    boundaries_[e.index()] = meta_of(r->header);
     cache_put(std::move(e), batch);
   }
   return absl::OkStatus();
