@@ -211,15 +211,9 @@ absl::Status RaftStorage::write_entries(std::vector<raft::Entry> entries, int64_
 
 void RaftStorage::cache_put(raft::Entry&& e, ByteView batch) {
   raft::Entry& c = cache_[e.index()];
-  c.set_index(e.index());
-  c.set_count(e.count());
-  c.set_term(e.term());
-  c.set_type(e.type());
-  if (e.data().empty()) {
-    c.set_data(as_chars(batch).data(), batch.size());  // a no-op's control batch
-  } else {
-    c.set_data(std::move(*e.mutable_data()));  // the batch itself: moved, not copied
-  }
+  const bool noop = e.data().empty();
+  c = std::move(e);  // a swap: the batch itself is moved, not copied (`batch` stays valid)
+  if (noop) c.set_data(as_chars(batch).data(), batch.size());  // its control batch
   cache_bytes_ += batch.size();
   while (cache_bytes_ > kCacheBytesMax && cache_.size() > 1) {
     cache_bytes_ -= cache_.begin()->second.data().size();
