@@ -67,10 +67,19 @@ const ShiftTables& shift_tables() {
     ShiftTables t{};
     static const uint8_t zeros[kBlockBytes] = {};
     for (int s = 0; s < 2; s++) {
+      // The shift is linear in the register: its value on each bit, then on each byte by XOR.
+      uint32_t bit[32];
+      for (int i = 0; i < 32; i++) {
+        uint32_t c = uint32_t(1) << i;
+        for (int r = 0; r <= s; r++) c = raw_portable(c, zeros, kBlockBytes);
+        bit[i] = c;
+      }
       for (int k = 0; k < 4; k++) {
         for (uint32_t b = 0; b < 256; b++) {
-          uint32_t c = b << (8 * k);
-          for (int i = 0; i <= s; i++) c = raw_portable(c, zeros, kBlockBytes);
+          uint32_t c = 0;
+          for (int j = 0; j < 8; j++) {
+            if ((b >> j) & 1) c ^= bit[8 * k + j];
+          }
           t.shift[s][k][b] = c;
         }
       }

@@ -42,11 +42,19 @@ struct FrameView {
 
 // Appends the encoded frame to `out`. Requires payload.size() <= kFramePayloadBytesMax.
 void encode_frame(FrameType type, ByteView payload, Bytes& out);
+// Encodes a frame in place: `frame` is kFrameHeaderBytes of room, then the payload, whose
+// header is written there (the bytes encode_frame would append for that payload).
+void seal_frame(FrameType type, std::span<uint8_t> frame);
 
 class FrameDecoder {
  public:
   // Buffers `bytes`. Bounded: at most one header plus kFramePayloadBytesMax is kept.
   void feed(ByteView bytes);
+  // Like feed(), but whole frames are read in place: only bytes after the last whole frame
+  // are buffered. `bytes` must stay valid until next_view() or next() returns std::nullopt
+  // or an error, or the next feed; a caller that stops before must not use the decoder
+  // again.
+  void feed_in_place(ByteView bytes);
   // The next whole frame, std::nullopt if more bytes are needed, or an error (after which
   // the decoder is poisoned and keeps returning it).
   absl::StatusOr<std::optional<Frame>> next();
@@ -55,8 +63,12 @@ class FrameDecoder {
   absl::StatusOr<std::optional<FrameView>> next_view();
 
  private:
+  void buffer_in_place();
+
   Bytes buffer_;
   size_t consumed_ = 0;
+  // What feed_in_place() left to read in place; when set, buffer_ holds nothing unread.
+  ByteView in_place_;
   absl::Status error_;
 };
 

@@ -16,9 +16,39 @@ uint8_t* put_varint(uint64_t v, uint8_t* p) {
   return p;
 }
 
+// Reads a varint of at most 5 bytes whose value fits 32 bits; null if there is none.
+const uint8_t* get_varint32(const uint8_t* p, const uint8_t* end, uint32_t& v) {
+  uint64_t x = 0;
+  for (int shift = 0; shift < 35 && p < end; shift += 7) {
+    const uint8_t b = *p++;
+    x |= uint64_t(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      if (x > UINT32_MAX) return nullptr;
+      v = uint32_t(x);
+      return p;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace
 
-ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer) {
+bool decode_peer_message(ByteView bytes, uint32_t& partition, raft::Message& m) {
+  const uint8_t* p = bytes.data();
+  const uint8_t* const end = p + bytes.size();
+  partition = 0;
+  if (p < end && *p == uint8_t(PeerMessage::kPartitionFieldNumber << 3)) {
+    p = get_varint32(p + 1, end, partition);
+    if (p == nullptr) return false;
+  }
+  if (p == end || *p != uint8_t((PeerMessage::kMessageFieldNumber << 3) | 2)) return false;
+  uint32_t size = 0;
+  p = get_varint32(p + 1, end, size);
+  if (p == nullptr || size != size_t(end - p)) return false;
+  return m.ParseFromArray(p, int(size));
+}
+
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer, size_t at) {
   // Field by field, so that `m` (entries and all) is not copied into a wrapper first: what
   // PeerMessage::SerializeAsString would produce (proto3 omits a zero partition).
   uint8_t header[1 + 5 + 1 + 10];
@@ -33,10 +63,10 @@ ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& 
   p = put_varint(size, p);
   const size_t header_bytes = size_t(p - header);
   // Grown, never shrunk: growing zero-fills what the serialization then overwrites.
-  if (buffer.size() < header_bytes + size) buffer.resize(header_bytes + size);
-  std::memcpy(buffer.data(), header, header_bytes);
-  m.SerializeWithCachedSizesToArray(buffer.data() + header_bytes);
-  return ByteView(buffer.data(), header_bytes + size);
+  if (buffer.size() < at + header_bytes + size) buffer.resize(at + header_bytes + size);
+  std::memcpy(buffer.data() + at, header, header_bytes);
+  m.SerializeWithCachedSizesToArray(buffer.data() + at + header_bytes);
+  return ByteView(buffer.data() + at, header_bytes + size);
 }
 
 Node::Node(env::Env& env, NodeConfig config)
@@ -97,19 +127,34 @@ const absl::Status& Node::health() const {
 }
 
 void Node::on_peer_message(const std::string& from, size_t peer, ByteView payload) {
-  PeerMessage pm;
-  if (!pm.ParseFromArray(payload.data(), int(payload.size())) ||
-      pm.partition() != config_.replica.partition) {
+  // The message is reused from frame to frame, so that parsing finds its entry objects
+  // allocated already (taken, so that a nested call would just use a fresh one).
+  std::unique_ptr<raft::Message> m = std::move(peer_message_);
+  if (m == nullptr) m = std::make_unique<raft::Message>();
+  uint32_t partition = 0;
+  bool ok = decode_peer_message(payload, partition, *m);
+  if (!ok) {
+    // Another layout of a PeerMessage (or none): the general parser decides.
+    PeerMessage pm;
+    ok = pm.ParseFromArray(payload.data(), int(payload.size()));
+    partition = pm.partition();
+    m->Swap(pm.mutable_message());
+  }
+  handle_peer_message(from, peer, ok && partition == config_.replica.partition, *m);
+  peer_message_ = std::move(m);
+}
+
+void Node::handle_peer_message(const std::string& from, size_t peer, bool ok, raft::Message& m) {
+  if (!ok) {
     env_.trace().event("node.bad_peer_message", from);
     return;
   }
   // The sender must be who the stream's hello said it was.
-  if (peer >= peer_ids_.size() || pm.message().from() != peer_ids_[peer]) {
-    env_.trace().event("node.bad_peer_message",
-                       fmt::format("{} claims {}", from, pm.message().from()));
+  if (peer >= peer_ids_.size() || m.from() != peer_ids_[peer]) {
+    env_.trace().event("node.bad_peer_message", fmt::format("{} claims {}", from, m.from()));
     return;
   }
-  if (replica_ != nullptr) replica_->step(std::move(*pm.mutable_message()));
+  if (replica_ != nullptr) replica_->step(std::move(m));
 }
 
 void Node::send_raft(const raft::Message& m) {
@@ -118,9 +163,12 @@ void Node::send_raft(const raft::Message& m) {
   // The buffer is reused from send to send (taken, so that a nested send would just use a
   // fresh one).
   Bytes buffer = std::move(send_buffer_);
-  const ByteView bytes = encode_peer_message(config_.replica.partition, m, buffer);
+  // After room for the frame header: the transport frames it in place.
+  const ByteView bytes =
+      encode_peer_message(config_.replica.partition, m, buffer, kFrameHeaderBytes);
   if (it->second.number) {
-    transport_->send(*it->second.number, bytes);
+    transport_->send_frame(*it->second.number,
+                           std::span<uint8_t>(buffer.data(), kFrameHeaderBytes + bytes.size()));
   } else {
     transport_->send(it->second.name, bytes);  // not a peer: fails there, as it should
   }
@@ -145,7 +193,7 @@ void Node::accept_client(std::unique_ptr<env::Stream> stream) {
 void Node::on_client_data(uint64_t conn, ByteView bytes) {
   auto it = clients_.find(conn);
   if (it == clients_.end()) return;
-  it->second.decoder.feed(bytes);
+  it->second.decoder.feed_in_place(bytes);  // every early return below drops the decoder
   for (;;) {
     auto frame = it->second.decoder.next_view();
     if (!frame.ok() || (frame->has_value() && (*frame)->type != FrameType::kClient)) {

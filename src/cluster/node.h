@@ -36,10 +36,15 @@ struct NodeConfig {
   size_t client_connections_max = 256;
 };
 
-// Encodes PeerMessage {partition, m} at the start of `buffer` (grown as needed, never
-// shrunk), byte for byte as PeerMessage::SerializeAsString would, without copying `m` into a
-// wrapper. Returns the encoding (valid until `buffer` changes).
-ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer);
+// Encodes PeerMessage {partition, m} at `buffer[at]` (grown as needed, never shrunk), byte for byte
+// as PeerMessage::SerializeAsString would, without copying `m` into a wrapper. Returns the encoding
+// (valid until `buffer` changes).
+ByteView encode_peer_message(uint32_t partition, const raft::Message& m, Bytes& buffer,
+                             size_t at = 0);
+// Decodes what encode_peer_message encodes, parsing the Raft message into `m` (which may be
+// reused: its entry objects stay allocated). False for anything else, including a
+// PeerMessage laid out otherwise (PeerMessage::ParseFromArray decides those).
+bool decode_peer_message(ByteView bytes, uint32_t& partition, raft::Message& m);
 
 class Node final : public env::Process {
  public:
@@ -58,6 +63,8 @@ class Node final : public env::Process {
   };
 
   void on_peer_message(const std::string& from, size_t peer, ByteView payload);
+  // `ok`: the payload decoded, for this partition.
+  void handle_peer_message(const std::string& from, size_t peer, bool ok, raft::Message& m);
   void send_raft(const raft::Message& m);
   void accept_client(std::unique_ptr<env::Stream> stream);
   void on_client_data(uint64_t conn, ByteView bytes);
@@ -83,6 +90,7 @@ class Node final : public env::Process {
   env::Timer reaper_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
   Bytes send_buffer_;  // send_raft's encoding, kept to reuse its allocation
+  std::unique_ptr<raft::Message> peer_message_;  // on_peer_message's, kept likewise
 };
 
 }  // namespace keel::cluster

@@ -125,6 +125,17 @@ uint64_t RaftStorage::entry_start(uint64_t offset) const { return containing(off
 
 absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint64_t hi,
                                                               uint64_t max_bytes) const {
+  return read_entries(lo, hi, max_bytes, true);
+}
+
+absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries_without_data(
+    uint64_t lo, uint64_t hi, uint64_t max_bytes) const {
+  return read_entries(lo, hi, max_bytes, false);
+}
+
+absl::StatusOr<std::vector<raft::Entry>> RaftStorage::read_entries(uint64_t lo, uint64_t hi,
+                                                                   uint64_t max_bytes,
+                                                                   bool with_data) const {
   KEEL_CHECK(lo < hi && hi <= last_index() + 1, "bad range [{}, {})", lo, hi);
   std::vector<raft::Entry> out;
   uint64_t bytes = 0;
@@ -144,10 +155,19 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
   }
   for (auto it = cached; it != cache_.end() && at < hi; ++it) {
     KEEL_CHECK_EQ(it->first, at);
-    bytes += it->second.data().size();
+    const raft::Entry& c = it->second;
+    bytes += c.data().size();
     if (!out.empty() && bytes > max_bytes) return out;
-    out.push_back(it->second);
-    at += it->second.count();
+    if (with_data) {
+      out.push_back(c);
+    } else {
+      raft::Entry& e = out.emplace_back();
+      e.set_index(c.index());
+      e.set_count(c.count());
+      e.set_term(c.term());
+      e.set_type(c.type());
+    }
+    at += c.count();
   }
   while (at < hi) {
     auto r = log_.read(int64_t(at), size_t(std::min<uint64_t>(max_bytes, kScanChunkBytes)));
@@ -164,7 +184,7 @@ absl::StatusOr<std::vector<raft::Entry>> RaftStorage::entries(uint64_t lo, uint6
       e.set_count(uint32_t(h->last_offset_delta) + 1);
       e.set_term(uint64_t(h->leader_epoch));
       e.set_type(h->is_control() ? raft::ENTRY_NOOP : raft::ENTRY_NORMAL);
-      e.set_data(std::string(as_chars(batch)));
+      if (with_data) e.set_data(std::string(as_chars(batch)));
       at = uint64_t(h->next_offset());
       rest = rest.subspan(batch.size());
     }
@@ -183,9 +203,7 @@ absl::Status RaftStorage::write_entries(std::vector<raft::Entry> entries, int64_
     auto r = log_.append(batch, int64_t(e.index()), now_ms);
     if (!r.ok()) return r.status();
     KEEL_CHECK_EQ(uint64_t(r->last_offset), e.index() + e.count() - 1);
-    auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
-    KEEL_CHECK(h.ok());
-    boundaries_[e.index()] = meta_of(*h);
+    boundaries_[e.index()] = meta_of(r->header);
     cache_put(std::move(e), batch);
   }
   return absl::OkStatus();
@@ -193,15 +211,9 @@ absl::Status RaftStorage::write_entries(std::vector<raft::Entry> entries, int64_
 
 void RaftStorage::cache_put(raft::Entry&& e, ByteView batch) {
   raft::Entry& c = cache_[e.index()];
-  c.set_index(e.index());
-  c.set_count(e.count());
-  c.set_term(e.term());
-  c.set_type(e.type());
-  if (e.data().empty()) {
-    c.set_data(as_chars(batch).data(), batch.size());  // a no-op's control batch
-  } else {
-    c.set_data(std::move(*e.mutable_data()));  // the batch itself: moved, not copied
-  }
+  const bool noop = e.data().empty();
+  c = std::move(e);  // a swap: the batch itself is moved, not copied (`batch` stays valid)
+  if (noop) c.set_data(as_chars(batch).data(), batch.size());  // its control batch
   cache_bytes_ += batch.size();
   while (cache_bytes_ > kCacheBytesMax && cache_.size() > 1) {
     cache_bytes_ -= cache_.begin()->second.data().size();

@@ -56,6 +56,9 @@ class RaftStorage final : public raft::LogStorage {
   uint64_t entry_start(uint64_t offset) const override;
   absl::StatusOr<std::vector<raft::Entry>> entries(uint64_t lo, uint64_t hi,
                                                    uint64_t max_bytes) const override;
+  // The same reads as entries(), without copying data (the CRCs are in boundaries()).
+  absl::StatusOr<std::vector<raft::Entry>> entries_without_data(uint64_t lo, uint64_t hi,
+                                                                uint64_t max_bytes) const override;
 
   // Writes on the core's behalf (immediately visible; durable after the log's sync).
   // Drops every offset >= entries[0].index(), then appends. The entries' data moves into
@@ -90,6 +93,8 @@ class RaftStorage final : public raft::LogStorage {
  private:
   RaftStorage(log::Log& log, ReplicaState state) : log_(log), state_(std::move(state)) {}
   absl::Status scan();
+  absl::StatusOr<std::vector<raft::Entry>> read_entries(uint64_t lo, uint64_t hi,
+                                                        uint64_t max_bytes, bool with_data) const;
   void forget_from(uint64_t from);  // the boundaries and cache of a dropped suffix
   std::map<uint64_t, EntryMeta>::const_iterator containing(uint64_t offset) const;
 

@@ -48,14 +48,6 @@ bool newer(const ReplicaState& a, const ReplicaState& b) {
   return a.snapshot().index() > b.snapshot().index();
 }
 
-uint32_t batch_crc(const raft::Entry& e) {
-  Bytes scratch;
-  const ByteView batch = entry_batch(e, scratch);
-  auto h = log::parse_batch_header(batch, log::kBatchBytesMax);
-  KEEL_CHECK(h.ok(), "committed entry {} is not a batch", e.index());
-  return h->crc;
-}
-
 }  // namespace
 
 Replica::Replica(env::Env& env, ReplicaOptions options, SendFn send, ReplicaObserver* observer)
@@ -144,6 +136,7 @@ absl::Status Replica::start(std::unique_ptr<log::Log> log, ReplicaState state) {
     config.max_msg_bytes = 1;
     config.max_inflight_msgs = 2;
   }
+  config.committed_data = false;  // apply_committed takes the CRCs from the boundaries
   config.random = raft_random_.get();
   config.logger = [this](std::string_view text) { env_.trace().event("raft", text); };
   raft_ = std::make_unique<raft::Raft>(config, *storage_);
@@ -363,9 +356,16 @@ void Replica::handle_ready(raft::Ready& rd) {
 
 void Replica::apply_committed(const std::vector<raft::Entry>& entries) {
   if (entries.empty()) return;
+  // The entries come without data (raft::Config::committed_data): their batches' CRCs are
+  // in the boundaries, one per entry, in order.
+  const auto& boundaries = storage_->boundaries();
+  auto meta = boundaries.find(entries.front().index());
   for (const raft::Entry& e : entries) {
     if (observer_ != nullptr) {
-      observer_->on_commit(options_.id, e.index(), e.count(), e.term(), batch_crc(e));
+      KEEL_CHECK(meta != boundaries.end() && meta->first == e.index(),
+                 "committed entry {} not in the log", e.index());
+      observer_->on_commit(options_.id, e.index(), e.count(), e.term(), meta->second.crc);
+      ++meta;
     }
     applied_ = e.index() + e.count() - 1;
   }
@@ -584,11 +584,12 @@ void Replica::produce(ByteView batch, bool acks_all, ProduceDone done) {
     result.message = "term beyond the Kafka epoch range";
     return done(std::move(result));
   }
-  Bytes stamped(batch.begin(), batch.end());
+  // Stamped in the entry's own copy of the batch.
+  std::string data(as_chars(batch));
+  const std::span<uint8_t> stamped(reinterpret_cast<uint8_t*>(data.data()), data.size());
   log::set_base_offset(stamped, int64_t(base));
   log::set_leader_epoch(stamped, int32_t(term));
-  auto proposed =
-      raft_->propose(std::string(as_chars(stamped)), uint32_t(header->last_offset_delta) + 1);
+  auto proposed = raft_->propose(std::move(data), uint32_t(header->last_offset_delta) + 1);
   if (!proposed.ok()) {
     result.error = absl::IsFailedPrecondition(proposed.status()) ? NOT_LEADER : UNAVAILABLE;
     result.message = proposed.status().ToString();

@@ -98,6 +98,23 @@ void PeerTransport::send(Outgoing& out, ByteView payload) {
   Bytes frame = std::move(frame_buffer_);
   frame.clear();
   encode_frame(FrameType::kRaft, payload, frame);
+  write_frame(out, frame);
+  frame_buffer_ = std::move(frame);
+}
+
+void PeerTransport::send_frame(size_t to, std::span<uint8_t> frame) {
+  KEEL_CHECK(to < peers_.size(), "send to unknown peer number {}", to);
+  Outgoing& out = *peers_[to];
+  // As in send().
+  if (KEEL_BUGGIFY(env_, "transport.drop_message")) {
+    stats_.dropped++;
+    return;
+  }
+  seal_frame(FrameType::kRaft, frame);
+  write_frame(out, frame);
+}
+
+void PeerTransport::write_frame(Outgoing& out, ByteView frame) {
   if (!out.open) {
     if (out.pending.size() + frame.size() > kQueueBytesMax) {
       stats_.dropped++;
@@ -111,7 +128,6 @@ void PeerTransport::send(Outgoing& out, ByteView payload) {
   } else {
     stats_.sent++;
   }
-  frame_buffer_ = std::move(frame);
 }
 
 void PeerTransport::accept(std::unique_ptr<env::Stream> stream) {
@@ -132,7 +148,7 @@ void PeerTransport::accept(std::unique_ptr<env::Stream> stream) {
 
 void PeerTransport::on_incoming_data(uint64_t id, ByteView bytes) {
   Incoming& in = incoming_.at(id);
-  in.decoder.feed(bytes);
+  in.decoder.feed_in_place(bytes);  // every early return below drops the decoder
   for (;;) {
     auto frame = in.decoder.next_view();
     if (!frame.ok()) {

@@ -630,7 +630,7 @@ absl::StatusOr<AppendResult> Log::append(ByteView batch,
   if (seg->first_append_ms < 0) seg->first_append_ms = now_ms;
   pending_bytes_ += frame_bytes;
   if (new_run) epochs_.push_back({next_offset_, h->leader_epoch});
-  AppendResult result{next_offset_, stamped.last_offset()};
+  AppendResult result{next_offset_, stamped.last_offset(), stamped};
   next_offset_ = stamped.next_offset();
   seg->next_offset = next_offset_;
   return result;

@@ -71,6 +71,7 @@ inline constexpr size_t kOpenFilesMin = 2;
 struct AppendResult {
   int64_t base_offset = 0;
   int64_t last_offset = 0;
+  BatchHeader header;  // the batch's, as stored (base offset stamped)
 };
 
 struct ReadResult {

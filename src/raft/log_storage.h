@@ -39,6 +39,13 @@ class LogStorage {
   // corruption error (the caller then reports a storage fault to the core).
   virtual absl::StatusOr<std::vector<Entry>> entries(uint64_t lo, uint64_t hi,
                                                      uint64_t max_bytes) const = 0;
+  // The entries entries() returns (the byte limit counts their data as there), with the same
+  // IO and errors, but their data may be left out: for a caller that needs only index, count,
+  // term and type. By default, entries().
+  virtual absl::StatusOr<std::vector<Entry>> entries_without_data(uint64_t lo, uint64_t hi,
+                                                                  uint64_t max_bytes) const {
+    return entries(lo, hi, max_bytes);
+  }
 };
 
 // A LogStorage held in memory. Writes are visible at once; tests model durability by keeping

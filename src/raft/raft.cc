@@ -981,7 +981,7 @@ Ready Raft::take_ready() {
     rd.hard_state = hard_state();
     sent_hard_state_ = *rd.hard_state;
   }
-  rd.committed_entries = log_.take_next_committed(cfg_.max_apply_bytes);
+  rd.committed_entries = log_.take_next_committed(cfg_.max_apply_bytes, cfg_.committed_data);
   rd.messages = std::move(msgs_);
   msgs_.clear();
   if (role_ != sent_role_ || lead_ != sent_lead_) {

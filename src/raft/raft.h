@@ -64,6 +64,10 @@ struct Config {
   uint64_t max_inflight_bytes = 32 << 20;
   // Committed entries per Ready, in data bytes (at least one entry).
   uint64_t max_apply_bytes = 8 << 20;
+  // Whether Ready::committed_entries carry their data. Without it they come from
+  // LogStorage::entries_without_data (same entries, same limit): for a caller that applies
+  // by offset and term only.
+  bool committed_data = true;
   // Data bytes a leader accepts beyond its commit index; propose() fails with
   // ResourceExhausted past it (back-pressure when followers or the disk fall behind).
   uint64_t max_uncommitted_bytes = 64 << 20;

@@ -220,10 +220,15 @@ void RaftLog::stable_snapshot_to(uint64_t index) {
   }
 }
 
-std::vector<Entry> RaftLog::take_next_committed(uint64_t max_bytes) {
+std::vector<Entry> RaftLog::take_next_committed(uint64_t max_bytes, bool with_data) {
   std::vector<Entry> out;
   if (!has_next_committed()) return out;
-  auto ents = slice(applied_ + 1, apply_limit() + 1, max_bytes);
+  // Durable entries only, so all in storage: what slice() would return.
+  const uint64_t lo = applied_ + 1;
+  const uint64_t hi = apply_limit() + 1;
+  KEEL_CHECK(lo >= first_index() && hi <= offset_);
+  auto ents =
+      with_data ? slice(lo, hi, max_bytes) : storage_.entries_without_data(lo, hi, max_bytes);
   // Unreadable committed entries (a storage fault): apply nothing; the caller finds the
   // damage, removes it and reports it (Raft::report_storage_fault), which moves the
   // committed and applied bounds below it.

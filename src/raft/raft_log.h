@@ -89,7 +89,8 @@ class RaftLog {
   // Committed and durable entries not yet handed out, up to max_bytes (at least one); none
   // when the storage cannot read them.
   bool has_next_committed() const { return applied_ < apply_limit(); }
-  std::vector<Entry> take_next_committed(uint64_t max_bytes);
+  // Without `with_data`, the entries' data may be left out (LogStorage::entries_without_data).
+  std::vector<Entry> take_next_committed(uint64_t max_bytes, bool with_data = true);
 
  private:
   uint64_t apply_limit() const { return std::min(committed_, durable_last()); }

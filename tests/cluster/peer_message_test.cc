@@ -38,5 +38,38 @@ TEST(PeerMessage, EncodingMatchesTheWrapper) {
   }
 }
 
+TEST(PeerMessage, DecodeReadsTheEncoding) {
+  for (uint32_t partition : {0u, 1u, 127u, 128u, 300000u}) {
+    for (const raft::Message& m : {raft::Message(), sample_message()}) {
+      Bytes buffer;
+      const ByteView bytes = encode_peer_message(partition, m, buffer);
+      raft::Message got = sample_message();  // reused: stale contents must go
+      uint32_t got_partition = 7;
+      ASSERT_TRUE(decode_peer_message(bytes, got_partition, got)) << "partition " << partition;
+      EXPECT_EQ(got_partition, partition);
+      EXPECT_EQ(got.SerializeAsString(), m.SerializeAsString());
+    }
+  }
+}
+
+TEST(PeerMessage, DecodeRefusesOtherLayouts) {
+  raft::Message m;
+  uint32_t partition = 0;
+  PeerMessage no_message;
+  no_message.set_partition(3);
+  EXPECT_FALSE(decode_peer_message(as_bytes(no_message.SerializeAsString()), partition, m));
+  EXPECT_FALSE(decode_peer_message(ByteView(), partition, m));
+  // Message first, then partition: valid protobuf, but not what encode_peer_message writes.
+  Bytes buffer;
+  const ByteView bytes = encode_peer_message(0, sample_message(), buffer);
+  Bytes swapped(bytes.begin(), bytes.end());
+  swapped.push_back(uint8_t(PeerMessage::kPartitionFieldNumber << 3));
+  swapped.push_back(5);
+  EXPECT_FALSE(decode_peer_message(swapped, partition, m));
+  // A length that does not reach the end.
+  Bytes truncated(bytes.begin(), bytes.end() - 1);
+  EXPECT_FALSE(decode_peer_message(truncated, partition, m));
+}
+
 }  // namespace
 }  // namespace keel::cluster

@@ -150,5 +150,48 @@ TEST(RaftLog, CommittedEntriesOnlyOnceDurable) {
   EXPECT_EQ(log.take_next_committed(1000).size(), 1u);
 }
 
+// A storage that leaves data out where it may.
+class MetadataStorage final : public LogStorage {
+ public:
+  explicit MetadataStorage(const MemoryStorage& s) : s_(s) {}
+  HardState hard_state() const override { return s_.hard_state(); }
+  SnapshotMeta snapshot() const override { return s_.snapshot(); }
+  uint64_t first_index() const override { return s_.first_index(); }
+  uint64_t last_index() const override { return s_.last_index(); }
+  uint64_t term(uint64_t offset) const override { return s_.term(offset); }
+  uint64_t entry_start(uint64_t offset) const override { return s_.entry_start(offset); }
+  absl::StatusOr<std::vector<Entry>> entries(uint64_t lo, uint64_t hi,
+                                             uint64_t max_bytes) const override {
+    return s_.entries(lo, hi, max_bytes);
+  }
+  absl::StatusOr<std::vector<Entry>> entries_without_data(uint64_t lo, uint64_t hi,
+                                                          uint64_t max_bytes) const override {
+    auto out = s_.entries(lo, hi, max_bytes);
+    if (out.ok()) {
+      for (Entry& e : *out) e.clear_data();
+    }
+    return out;
+  }
+
+ private:
+  const MemoryStorage& s_;
+};
+
+TEST(RaftLog, CommittedEntriesWithoutData) {
+  MemoryStorage s = sample();
+  MetadataStorage meta(s);
+  RaftLog log(meta);
+  log.commit_to(10);
+  // The byte limit still counts the data: "abc" fits in 4 bytes, "defgh" does not.
+  auto applied = log.take_next_committed(4, false);
+  ASSERT_EQ(applied.size(), 2u);
+  EXPECT_EQ(applied[1].index(), 2u);
+  EXPECT_EQ(applied[1].count(), 3u);
+  EXPECT_EQ(applied[1].data(), "");
+  applied = log.take_next_committed(1000, true);
+  ASSERT_EQ(applied.size(), 2u);
+  EXPECT_EQ(applied[0].data(), "defgh");
+}
+
 }  // namespace
 }  // namespace keel::raft
