@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes the seed corpora of durable_mark_fuzz, raft_step_fuzz and client_request_fuzz.
+"""Writes the seed corpora of durable_mark_fuzz, raft_step_fuzz, client_request_fuzz and
+peer_message_fuzz.
 
 Deterministic (no randomness): run it from anywhere, `python3 fuzz/gen_corpus.py`, and commit
 what changed under fuzz/corpus/. Protobuf is encoded by hand (the schemas are
@@ -223,7 +224,22 @@ def client_request():
     write(t, "before_leader", bytes([1]) + ops(produce(1, b1), fetch(2, 0, 100)))
 
 
+def peer_message():
+    t = "peer_message_fuzz"
+    app = message("app", 1, 2, 3, log_term=2, index=7, commit=5,
+                  entries=[entry(8, 1, 3, data=b"hello"), entry(9, 3, 3, data=b"abc")])
+    write(t, "app_partition_0", fb(2, app))
+    write(t, "app_partition_7", fv(1, 7) + fb(2, app))
+    write(t, "heartbeat_resp_faulted",
+          fv(1, 1) + fb(2, message("heartbeat_resp", 3, 1, 4, reject=True, reject_hint=2)))
+    write(t, "partition_zero_explicit", fv(1, 0) + fb(2, message("vote", 2, 1, 5)))
+    write(t, "fields_reversed", fb(2, message("vote", 2, 1, 5)) + fv(1, 3))  # generic only
+    write(t, "length_past_end", fv(1, 1) + varint((2 << 3) | 2) + varint(100) + b"\x08\x01")
+    write(t, "partition_over_32_bits", varint(1 << 3) + varint(1 << 40) + fb(2, b""))
+
+
 if __name__ == "__main__":
     durable_mark()
     raft_step()
     client_request()
+    peer_message()

@@ -135,7 +135,8 @@ class Harness {
       case 2:
       case 3: {
         if (p == end) return;
-        const size_t n = std::min<size_t>(*p++, size_t(end - p));
+        const size_t want = *p++;  // then what is left (one statement would be unsequenced)
+        const size_t n = std::min(want, size_t(end - p));
         Message m;
         const bool parsed = m.ParseFromArray(p, int(n));
         p += n;
