@@ -49,27 +49,18 @@ void Scheduler::insert(const Entry& entry) {
     queue_.push_back(entry);
     return;
   }
-  // Its place p: the first entry after it. Near the front, usually: look there first.
-  size_t p = head_;
-  const size_t scan_end = std::min(end, head_ + 8);
-  while (p < scan_end && before(queue_[p].id, entry.id)) p++;
-  if (p == scan_end && p < end) {
-    p = size_t(std::upper_bound(queue_.begin() + ptrdiff_t(p), queue_.end(), entry.id,
-                                [](const EventId& a, const Entry& b) { return before(a, b.id); }) -
-               queue_.begin());
-  }
-  if (p - head_ <= end - p) {
-    if (head_ == 0) {
-      recenter();
-      p += kFrontRoom;
-    }
-    for (size_t i = head_; i < p; i++) queue_[i - 1] = queue_[i];
-    head_--;
-    queue_[p - 1] = entry;
+  // Open a hole at the nearer end of the queue and move it to the entry's place: the middle
+  // entry (after it, or before it) bounds either walk.
+  if (before(entry.id, queue_[head_ + (end - head_) / 2].id)) {
+    if (head_ == 0) recenter();
+    size_t hole = --head_;
+    for (; before(queue_[hole + 1].id, entry.id); hole++) queue_[hole] = queue_[hole + 1];
+    queue_[hole] = entry;
   } else {
     queue_.push_back(queue_.back());
-    for (size_t i = end - 1; i > p; i--) queue_[i] = queue_[i - 1];
-    queue_[p] = entry;
+    size_t hole = end - 1;
+    for (; before(entry.id, queue_[hole - 1].id); hole--) queue_[hole] = queue_[hole - 1];
+    queue_[hole] = entry;
   }
 }
 
