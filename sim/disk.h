@@ -223,6 +223,9 @@ class SimDisk final : public env::Disk {
     std::array<uint8_t, env::kSectorBytes> bytes;
     PagePool* pool = nullptr;  // where the page goes when its last reference drops
     uint32_t refs = 0;
+    // bytes[zero_from..] are zeros (a bound, kept through the pool): a page copy need not
+    // copy or clear them. kSectorBytes when nothing is known.
+    uint32_t zero_from = env::kSectorBytes;
   };
   // Recycles pages: after a sync nearly every write to a file copies a page (the durable
   // image shares it), and malloc and free of 4 KiB blocks were a large part of the
@@ -265,6 +268,8 @@ class SimDisk final : public env::Disk {
     std::array<uint8_t, env::kSectorBytes>& operator*() const { return page_->bytes; }
     std::array<uint8_t, env::kSectorBytes>* operator->() const { return &page_->bytes; }
     uint32_t use_count() const { return page_ == nullptr ? 0 : page_->refs; }
+    size_t zero_from() const { return page_->zero_from; }
+    void set_zero_from(size_t n) const { page_->zero_from = uint32_t(n); }
 
    private:
     Page* page_ = nullptr;
@@ -290,11 +295,16 @@ class SimDisk final : public env::Disk {
     void set_chunk(uint64_t sector, Chunk chunk);
     // Sector `sector` as kSectorBytes bytes (zeros past the end).
     Bytes sector_bytes(uint64_t sector) const;
-    // Sector `sector`, writable: copied first if shared (zeros if null).
-    uint8_t* mutable_sector(uint64_t sector) { return overwrite_sector(sector, 0, 0); }
-    // The same for a caller about to overwrite bytes [begin, end) of the sector: a fresh page
-    // gets only the rest copied (or zeroed). Appends after a sync copy the shared last page,
-    // and those copies were the disk model's largest cost.
+    // Sector `sector`, writable anywhere: copied first if shared (zeros if null).
+    uint8_t* mutable_sector(uint64_t sector) {
+      uint8_t* bytes = overwrite_sector(sector, 0, 0);
+      chunks_[sector].set_zero_from(env::kSectorBytes);
+      return bytes;
+    }
+    // The same for a caller about to overwrite bytes [begin, end) of the sector, and no
+    // others: a fresh page gets only the rest copied (or zeroed), and only up to the pages'
+    // zero_from marks. Appends after a sync copy the shared last page, and those copies were
+    // the disk model's largest cost.
     uint8_t* overwrite_sector(uint64_t sector, size_t begin, size_t end);
 
    private:

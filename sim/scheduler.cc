@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstring>
 
 #include "base/bytes.h"
 #include "base/check.h"
@@ -26,28 +28,74 @@ Scheduler::~Scheduler() { close_trace_file(); }
 
 Scheduler::EventId Scheduler::at(int64_t time_ns, Fn fn) {
   const uint64_t tie = shuffle_ ? tie_rng_.next_u64() : 0;
-  EventId id{std::max(time_ns, now_ns_), tie, next_seq_++};
-  if (spare_.empty()) {
-    queue_.emplace(id, std::move(fn));
+  const EventId id{std::max(time_ns, now_ns_), tie, next_seq_++};
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    KEEL_CHECK(slots_.size() < UINT32_MAX, "too many pending events");
+    slot = uint32_t(slots_.size());
+    slots_.push_back(std::move(fn));
   } else {
-    Queue::node_type node = std::move(spare_.back());
-    spare_.pop_back();
-    node.key() = id;
-    node.mapped() = std::move(fn);
-    queue_.insert(std::move(node));
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+    slots_[slot] = std::move(fn);
   }
+  insert(Entry{id, slot});
   return id;
 }
 
-void Scheduler::cancel(EventId id) {
-  Queue::node_type node = queue_.extract(id);
-  if (node.empty()) return;
-  node.mapped() = nullptr;  // destroyed now, as erase() did: a destructor may have effects
-  recycle(std::move(node));
+void Scheduler::insert(const Entry& entry) {
+  const size_t end = queue_.size();
+  if (head_ == end || before(queue_.back().id, entry.id)) {
+    queue_.push_back(entry);
+    return;
+  }
+  // Open a hole at the nearer end of the queue and move it to the entry's place: the middle
+  // entry (after it, or before it) bounds either walk.
+  if (before(entry.id, queue_[head_ + (end - head_) / 2].id)) {
+    if (head_ == 0) recenter();
+    size_t hole = --head_;
+    for (; before(queue_[hole + 1].id, entry.id); hole++) queue_[hole] = queue_[hole + 1];
+    queue_[hole] = entry;
+  } else {
+    queue_.push_back(queue_.back());
+    size_t hole = end - 1;
+    for (; before(entry.id, queue_[hole - 1].id); hole--) queue_[hole] = queue_[hole - 1];
+    queue_[hole] = entry;
+  }
 }
 
-void Scheduler::recycle(Queue::node_type node) {
-  if (spare_.size() < kSpareNodesMax) spare_.push_back(std::move(node));
+void Scheduler::recenter() {
+  const size_t n = queue_.size() - head_;
+  if (head_ < kFrontRoom) queue_.resize(kFrontRoom + n);  // grows: move from the back
+  std::memmove(queue_.data() + kFrontRoom, queue_.data() + head_, n * sizeof(Entry));
+  queue_.resize(kFrontRoom + n);
+  head_ = kFrontRoom;
+}
+
+Scheduler::Fn Scheduler::take(size_t i) {
+  const uint32_t slot = queue_[i].slot;
+  Fn fn = std::move(slots_[slot]);
+  free_slots_.push_back(slot);
+  const size_t end = queue_.size();
+  if (i - head_ < end - 1 - i) {
+    for (size_t k = i; k > head_; k--) queue_[k] = queue_[k - 1];
+    head_++;
+    // Keep the room before the head bounded: the array would only grow.
+    if (head_ >= 4 * kFrontRoom && head_ >= 2 * (end - head_)) recenter();
+  } else {
+    for (size_t k = i + 1; k < end; k++) queue_[k - 1] = queue_[k];
+    queue_.pop_back();
+  }
+  return fn;
+}
+
+void Scheduler::cancel(EventId id) {
+  auto it = std::lower_bound(queue_.begin() + ptrdiff_t(head_), queue_.end(), id,
+                             [](const Entry& a, const EventId& b) { return before(a.id, b); });
+  if (it == queue_.end() || it->id != id) return;
+  // Destroyed at once, as erasing it from a map did (a destructor may have effects), after
+  // the queue is consistent again.
+  take(size_t(it - queue_.begin()));
 }
 
 void Scheduler::shuffle_ties(uint64_t seed) {
@@ -56,13 +104,11 @@ void Scheduler::shuffle_ties(uint64_t seed) {
 }
 
 bool Scheduler::step() {
-  if (queue_.empty()) return false;
-  Queue::node_type node = queue_.extract(queue_.begin());
-  KEEL_CHECK(node.key().time_ns >= now_ns_);
-  now_ns_ = node.key().time_ns;
-  Fn fn = std::move(node.mapped());
-  node.mapped() = nullptr;
-  recycle(std::move(node));
+  if (queue_.size() == head_) return false;
+  const int64_t time_ns = queue_[head_].id.time_ns;
+  KEEL_CHECK(time_ns >= now_ns_);
+  now_ns_ = time_ns;
+  Fn fn = take(head_);
   events_run_++;
   fn();
   return true;
@@ -70,7 +116,7 @@ bool Scheduler::step() {
 
 bool Scheduler::run_until(int64_t end_ns, uint64_t events_max) {
   uint64_t n = 0;
-  while (!queue_.empty() && queue_.begin()->first.time_ns <= end_ns) {
+  while (queue_.size() > head_ && queue_[head_].id.time_ns <= end_ns) {
     if (n++ >= events_max) return false;
     step();
   }

@@ -10,7 +10,6 @@
 
 #include <cstdint>
 #include <cstdio>
-#include <map>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -62,7 +61,7 @@ class Scheduler {
   // false) after `events_max` events, a bound against runaway loops.
   bool run_until(int64_t end_ns, uint64_t events_max = UINT64_MAX);
 
-  size_t pending() const { return queue_.size(); }
+  size_t pending() const { return queue_.size() - head_; }
   uint64_t events_run() const { return events_run_; }
 
   // Trace: folds the event into the hash; writes a JSON line when a trace file is open.
@@ -91,10 +90,27 @@ class Scheduler {
 
  private:
   static constexpr uint64_t kFoldPrime = 0x100000001b3ULL;
-  using Queue = std::map<EventId, Fn>;
-  // Spare map nodes kept for reuse, at most this many: an event costs no allocation.
-  static constexpr size_t kSpareNodesMax = 4096;
-  void recycle(Queue::node_type node);
+  // The queue: pending ids sorted by (time, tie, seq) in queue_[head_, end), each naming the
+  // slot that holds its callback; the next event is queue_[head_]. Few events are pending at
+  // once (tens), and a new one usually lands a few places from the front, so a sorted array
+  // with room before its head beats a tree or a heap: an insert or a cancel moves the fewer
+  // of the entries before or after its place.
+  struct Entry {
+    EventId id;
+    uint32_t slot;
+  };
+  // Room kept before the head after a compaction, for inserts near the front.
+  static constexpr size_t kFrontRoom = 32;
+  static bool before(const EventId& a, const EventId& b) {
+    if (a.time_ns != b.time_ns) return a.time_ns < b.time_ns;
+    if (a.tie != b.tie) return a.tie < b.tie;
+    return a.seq < b.seq;
+  }
+  void insert(const Entry& entry);
+  // Moves the pending entries to start at kFrontRoom.
+  void recenter();
+  // Takes the callback out of queue_[i]'s slot and removes the entry.
+  Fn take(size_t i);
   uint64_t record_head(std::string_view node, std::string_view kind) const;
   // Writes the event just folded into hash_ to the trace file.
   void write_trace(std::string_view node, std::string_view kind, std::string_view detail);
@@ -130,8 +146,10 @@ class Scheduler {
   std::FILE* trace_file_ = nullptr;
   bool shuffle_ = false;
   env::Random tie_rng_{0};
-  Queue queue_;
-  std::vector<Queue::node_type> spare_;
+  std::vector<Entry> queue_;
+  size_t head_ = 0;  // queue_[0, head_) is free room
+  std::vector<Fn> slots_;
+  std::vector<uint32_t> free_slots_;
 };
 
 }  // namespace keel::sim
