@@ -170,7 +170,7 @@ void Replica::scrub() {
     scrub_offset_ = log_->start_offset();
   }
   if (scrub_offset_ >= log_->next_offset()) return;
-  auto r = log_->read(scrub_offset_, options_.scrub_bytes);
+  auto r = log_->verify(scrub_offset_, options_.scrub_bytes);
   if (!r.ok()) {
     env_.trace().event("replica.scrub", r.status().ToString());
     scrub_offset_ = log_->start_offset();

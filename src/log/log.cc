@@ -663,6 +663,15 @@ absl::Status Log::flush() {
 // Read
 
 absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
+  return read_batches(from_offset, max_bytes, /*keep_bytes=*/true);
+}
+
+absl::StatusOr<ReadResult> Log::verify(int64_t from_offset, size_t max_bytes) {
+  return read_batches(from_offset, max_bytes, /*keep_bytes=*/false);
+}
+
+absl::StatusOr<ReadResult> Log::read_batches(int64_t from_offset, size_t max_bytes,
+                                             bool keep_bytes) {
   if (from_offset < start_offset_ || from_offset >= next_offset_) {
     return absl::OutOfRangeError(absl::StrCat("log: offset ", from_offset, " outside [",
                                               start_offset_, ", ", next_offset_, ")"));
@@ -683,7 +692,10 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
     return read_segment(seg, at, std::span<uint8_t>(buf.data(), n));
   };
   ByteView window;
-  result.batches.reserve(size_t(std::min<uint64_t>(max_bytes, kReadWindowBytesMax)));
+  if (keep_bytes) {
+    result.batches.reserve(size_t(std::min<uint64_t>(max_bytes, kReadWindowBytesMax)));
+  }
+  size_t taken = 0;  // bytes of the batches returned (verified), kept or not
   for (; it != segments_.end(); ++it) {
     Segment& seg = it->second;
     if (seg.next_offset == seg.base_offset) continue;  // empty segment
@@ -697,7 +709,7 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
     }
     while (position < seg.size) {
       // Read the rest of the byte budget at once (at least one frame header).
-      uint64_t budget = max_bytes > result.batches.size() ? max_bytes - result.batches.size() : 0;
+      uint64_t budget = max_bytes > taken ? max_bytes - taken : 0;
       budget = std::clamp<uint64_t>(budget, kFrameProbeBytes, kReadWindowBytesMax);
       auto got =
           read_window(seg, position, size_t(std::min<uint64_t>(seg.size - position, budget)));
@@ -717,7 +729,7 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
           break;
         }
         size_t frame_bytes = kFrameHeaderBytes + h->total_bytes();
-        if (result.batch_count > 0 && result.batches.size() + h->total_bytes() > max_bytes) {
+        if (result.batch_count > 0 && taken + h->total_bytes() > max_bytes) {
           stop = true;
           break;
         }
@@ -743,13 +755,14 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
           break;
         }
         ByteView stored = frame.subspan(kFrameHeaderBytes);
-        result.batches.insert(result.batches.end(), stored.begin(), stored.end());
+        if (keep_bytes) result.batches.insert(result.batches.end(), stored.begin(), stored.end());
+        taken += stored.size();
         if (result.first_offset < 0) result.first_offset = expected;
         result.batch_count++;
         expected = h->next_offset();
         result.next_offset = expected;
         w += frame_bytes;
-        if (result.batches.size() >= max_bytes) {
+        if (taken >= max_bytes) {
           stop = true;
           break;
         }
@@ -760,7 +773,7 @@ absl::StatusOr<ReadResult> Log::read(int64_t from_offset, size_t max_bytes) {
     if (result.batch_count == 0) {
       return absl::DataLossError(absl::StrCat("log: batch at offset ", expected, " damaged"));
     }
-    if (position < seg.size || result.batches.size() >= max_bytes) break;
+    if (position < seg.size || taken >= max_bytes) break;
   }
   if (result.batch_count == 0) return absl::DataLossError("log: nothing readable");
   return result;

@@ -134,6 +134,10 @@ class Log {
   // first batch fails verification (see damage()).
   [[nodiscard]] absl::StatusOr<ReadResult> read(int64_t from_offset, size_t max_bytes);
 
+  // read() without the bytes: the same disk reads and the same verification (damage is
+  // recorded alike), but the result's batches stay empty. For scrubbing.
+  [[nodiscard]] absl::StatusOr<ReadResult> verify(int64_t from_offset, size_t max_bytes);
+
   // Group commit: makes everything done before the call durable (appends, truncations,
   // advance_start), then runs done(Ok) on the loop (or the error). Calls made while a sync
   // is in flight share the next one.
@@ -283,6 +287,7 @@ class Log {
   Segment& active() { return std::prev(segments_.end())->second; }
   void note_index(Segment& seg, const BatchHeader& h, uint64_t position);
   absl::Status ensure_indexed(Segment& seg);
+  absl::StatusOr<ReadResult> read_batches(int64_t from_offset, size_t max_bytes, bool keep_bytes);
   absl::StatusOr<size_t> read_segment(Segment& seg, uint64_t position, std::span<uint8_t> out);
   // Locates the frame of the batch containing `offset` in `seg`: (position, header).
   struct Located {

@@ -819,16 +819,14 @@ bool Raft::send_append(uint64_t to) {
   m.set_commit(log_.committed());
   m.set_leader_last(log_.last_index());
   if (pr.next <= log_.last_index()) {
-    auto entries = log_.slice(pr.next, log_.last_index() + 1, cfg_.max_msg_bytes);
-    if (!entries.ok()) {
-      logf(fmt::format("cannot read entries at {}: {}", pr.next, entries.status().ToString()));
+    auto read =
+        log_.slice_into(pr.next, log_.last_index() + 1, cfg_.max_msg_bytes, *m.mutable_entries());
+    if (!read.ok()) {
+      logf(fmt::format("cannot read entries at {}: {}", pr.next, read.ToString()));
       return false;
     }
     uint64_t bytes = 0;
-    for (Entry& e : *entries) {
-      bytes += e.data().size();
-      *m.add_entries() = std::move(e);
-    }
+    for (const Entry& e : m.entries()) bytes += e.data().size();
     const uint64_t last = end_of(m.entries(m.entries_size() - 1));
     if (pr.state == Progress::State::kReplicate) {
       pr.next = last + 1;

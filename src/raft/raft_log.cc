@@ -87,6 +87,37 @@ absl::StatusOr<std::vector<Entry>> RaftLog::slice(uint64_t lo, uint64_t hi,
   return out;
 }
 
+absl::Status RaftLog::slice_into(uint64_t lo, uint64_t hi, uint64_t max_bytes,
+                                 google::protobuf::RepeatedPtrField<Entry>& out) const {
+  // slice(), step by step, with `taken` for out.size() of slice's own vector.
+  KEEL_CHECK(lo >= first_index() && lo < hi && hi <= last_index() + 1);
+  size_t taken = 0;
+  uint64_t bytes = 0;
+  if (lo < offset_) {
+    auto stable = storage_.entries(lo, std::min(hi, offset_), max_bytes);
+    if (!stable.ok()) return stable.status();
+    out.Reserve(out.size() + int(stable->size()));
+    for (Entry& e : *stable) {
+      bytes += e.data().size();
+      *out.Add() = std::move(e);
+    }
+    taken = stable->size();
+    if (taken == 0 || end_of(out[out.size() - 1]) + 1 < std::min(hi, offset_)) {
+      return absl::OkStatus();
+    }
+    if (bytes >= max_bytes) return absl::OkStatus();
+  }
+  if (hi <= offset_) return absl::OkStatus();
+  size_t pos = unstable_position(std::max(lo, offset_));
+  for (; pos < unstable_.size() && unstable_[pos].index() < hi; pos++) {
+    bytes += unstable_[pos].data().size();
+    if (taken > 0 && bytes > max_bytes) break;
+    *out.Add() = unstable_[pos];
+    taken++;
+  }
+  return absl::OkStatus();
+}
+
 std::optional<uint64_t> RaftLog::maybe_append(uint64_t prev, uint64_t prev_term, uint64_t commit,
                                               std::vector<Entry> entries) {
   if (!match_term(prev, prev_term)) return std::nullopt;

@@ -45,6 +45,10 @@ class RaftLog {
   // Entries starting at `lo` (an entry start) with first offset < hi, at most max_bytes of
   // data (at least one entry).
   absl::StatusOr<std::vector<Entry>> slice(uint64_t lo, uint64_t hi, uint64_t max_bytes) const;
+  // slice() appended to `out` (a message's entries) without a vector in between: the same
+  // entries. On an error nothing was appended.
+  absl::Status slice_into(uint64_t lo, uint64_t hi, uint64_t max_bytes,
+                          google::protobuf::RepeatedPtrField<Entry>& out) const;
 
   // AppendEntries on a follower: if (prev, prev_term) matches, appends what is new in
   // `entries` (truncating at the first conflict), advances the commit to

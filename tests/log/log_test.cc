@@ -113,6 +113,18 @@ TEST(Log, ReadRespectsMaxBytesButReturnsOneBatch) {
   EXPECT_EQ(r->batch_count, 2u);
   r = log->read(0, 1 << 30);
   EXPECT_EQ(r->batch_count, 10u);
+  // verify() walks the same batches without keeping their bytes.
+  for (size_t max : {size_t(1), 3 * one, 3 * one - 1, size_t(1) << 30}) {
+    for (int64_t from : {0, 3, 9}) {
+      auto read = log->read(from, max);
+      auto checked = log->verify(from, max);
+      ASSERT_TRUE(read.ok() && checked.ok());
+      EXPECT_TRUE(checked->batches.empty());
+      EXPECT_EQ(checked->batch_count, read->batch_count);
+      EXPECT_EQ(checked->first_offset, read->first_offset);
+      EXPECT_EQ(checked->next_offset, read->next_offset);
+    }
+  }
 }
 
 TEST(Log, TruncateSuffixAndAppendAgain) {
@@ -251,13 +263,20 @@ TEST(Log, CorruptionIsDamageNeverBytes) {
   ASSERT_TRUE(rig.disk.flip_bit(first, 2 * (4 + make_batch(1, 1, 0, 0, 64).size()) + 40, 1).ok());
   auto again = open_log(rig);
   EXPECT_EQ(again->next_offset(), 30);  // trusted by the checkpoint: nothing truncated
-  auto r = again->read(2, 1);
+  auto r = again->verify(2, 1);
+  EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
+  ASSERT_EQ(again->damage().size(), 1u);
+  EXPECT_EQ(again->damage()[0].first_offset, 2);
+  r = again->read(2, 1);
   EXPECT_TRUE(absl::IsDataLoss(r.status())) << r.status();
   ASSERT_EQ(again->damage().size(), 1u);
   EXPECT_EQ(again->damage()[0].first_offset, 2);
   auto before = again->read(0, 1 << 20);
   ASSERT_TRUE(before.ok());
   EXPECT_EQ(before->next_offset, 2);  // stops before the damage
+  auto checked = again->verify(0, 1 << 20);
+  ASSERT_TRUE(checked.ok());
+  EXPECT_EQ(checked->next_offset, 2);
   EXPECT_TRUE(again->read(again->damage()[0].last_offset + 1, 1).ok());
 }
 
