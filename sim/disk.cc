@@ -91,19 +91,12 @@ absl::Status dead_handle() {
 
 }  // namespace
 
-// Shared by the disk, its File handles and its scheduled events; the disk cuts it when it is
-// destroyed so that neither a late handle nor a late event touches freed memory.
-struct SimDisk::Link {
-  SimDisk* disk = nullptr;
-};
-
 // A File handle: forwards to the disk while the disk lives and no crash happened since open.
 // It points at its inode directly (saving a map lookup per call): while the handle is live,
 // its own reference keeps the inode alive.
 class SimFile final : public env::File {
  public:
-  SimFile(std::shared_ptr<SimDisk::Link> link, uint64_t epoch, SimDisk::Inode* inode,
-          uint64_t handle)
+  SimFile(SimDisk::LinkRef link, uint64_t epoch, SimDisk::Inode* inode, uint64_t handle)
       : link_(std::move(link)), epoch_(epoch), inode_(inode), handle_(handle) {}
   ~SimFile() override {
     if (SimDisk* disk = live()) disk->file_close(*inode_, handle_);
@@ -140,7 +133,7 @@ class SimFile final : public env::File {
     return disk != nullptr && disk->process_epoch_ == epoch_ ? disk : nullptr;
   }
 
-  std::shared_ptr<SimDisk::Link> link_;
+  SimDisk::LinkRef link_;
   uint64_t epoch_;  // the disk's process epoch at open
   SimDisk::Inode* inode_;
   uint64_t handle_;
@@ -327,7 +320,7 @@ SimDisk::SimDisk(Scheduler& scheduler, env::Random rng, std::string node)
       latency_rng_(rng.derive("disk/latency")),
       fault_rng_(rng.derive("disk/faults")),
       crash_rng_(rng.derive("disk/crash")),
-      link_(std::make_shared<Link>()) {
+      link_(new Link) {
   link_->disk = this;
   current_.try_emplace("");
   durable_.try_emplace("");
@@ -605,8 +598,8 @@ void SimDisk::file_sync(Inode& f, uint64_t handle, env::DoneFn done) {
   const int64_t done_at = std::max(scheduler_.now_ns() + draw_sync_latency(), f.last_sync_done_ns);
   f.last_sync_done_ns = done_at;
   const uint64_t id = next_sync_id_++;
-  sync.event = scheduler_.at(done_at, [link = link_, inc = incarnation_, id] {
-    if (link->disk != nullptr && link->disk->incarnation_ == inc) {
+  sync.event = scheduler_.at(done_at, [link = link_, id] {
+    if (link->disk != nullptr && id >= link->disk->first_live_sync_id_) {
       link->disk->complete_file_sync(id);
     }
   });
@@ -900,8 +893,8 @@ void SimDisk::sync_dir(std::string_view dir, env::DoneFn done) {
   const int64_t done_at = std::max(scheduler_.now_ns() + draw_sync_latency(), last);
   last = done_at;
   const uint64_t id = next_sync_id_++;
-  sync.event = scheduler_.at(done_at, [link = link_, inc = incarnation_, id] {
-    if (link->disk != nullptr && link->disk->incarnation_ == inc) {
+  sync.event = scheduler_.at(done_at, [link = link_, id] {
+    if (link->disk != nullptr && id >= link->disk->first_live_sync_id_) {
       link->disk->complete_dir_sync(id);
     }
   });
@@ -954,6 +947,7 @@ void SimDisk::crash() {
   stats_.crashes++;
   // Kill the handles first: destroying the callbacks below may destroy File objects.
   incarnation_++;
+  first_live_sync_id_ = next_sync_id_;
   process_epoch_++;
   handles_.clear();  // their references vanish in recount_refs
   auto file_syncs = std::move(file_syncs_);

@@ -201,7 +201,29 @@ class SimDisk final : public env::Disk {
 
  private:
   friend class SimFile;
-  struct Link;  // shared with handles and scheduled events, cut when the disk dies
+  // Shared by the disk, its File handles and its scheduled events; the disk cuts it when it
+  // is destroyed so that neither a late handle nor a late event touches freed memory.
+  struct Link {
+    SimDisk* disk = nullptr;
+    uint64_t refs = 0;
+  };
+  // A counted reference to a Link, one pointer wide where a shared_ptr is two: a sync
+  // completion event captures one and the sync id, which then fit absl::AnyInvocable's
+  // inline storage instead of a heap block per sync. Not thread-safe, like the disk.
+  class LinkRef {
+   public:
+    explicit LinkRef(Link* link) : link_(link) { link_->refs++; }
+    LinkRef(const LinkRef& other) : LinkRef(other.link_) {}
+    LinkRef(LinkRef&& other) noexcept : link_(std::exchange(other.link_, nullptr)) {}
+    LinkRef& operator=(const LinkRef&) = delete;
+    ~LinkRef() {
+      if (link_ != nullptr && --link_->refs == 0) delete link_;
+    }
+    Link* operator->() const { return link_; }
+
+   private:
+    Link* link_;
+  };
 
   struct Pending {
     uint64_t gen = 0;       // write generation: a sync covers it only if still equal
@@ -412,10 +434,13 @@ class SimDisk final : public env::Disk {
   DiskFaults faults_;
   bool corruption_allowed_ = true;
   DiskStats stats_;
-  std::shared_ptr<Link> link_;
+  LinkRef link_;
   // Before every member holding pages, so that it is destroyed after them.
   PagePool pages_;
-  uint64_t incarnation_ = 0;              // bumped by crash(): scheduled sync completions die
+  uint64_t incarnation_ = 0;  // bumped by crash(): scheduled sync completions die
+  // Syncs numbered below this were called before the last crash (the incarnation_ check of
+  // a completion event, without capturing the incarnation).
+  uint64_t first_live_sync_id_ = 1;
   uint64_t process_epoch_ = 0;            // bumped by crash() and process_crash(): handles die
   std::map<uint64_t, uint64_t> handles_;  // open handle -> inode
 
