@@ -475,10 +475,16 @@ void SimDisk::push_dir_op(std::string_view dir, std::vector<DirChange> changes) 
 
 // ---- File operations -----------------------------------------------------------------------
 
+std::vector<SimDisk::Pending>::iterator SimDisk::pending_from(Inode& f, uint64_t sector) {
+  return std::lower_bound(f.pending.begin(), f.pending.end(), sector,
+                          [](const Pending& p, uint64_t s) { return p.sector < s; });
+}
+
 // A sector is read "from the disk" (so its corruption overlay shows) when the page cache holds
 // nothing newer for it: not pending, and not touched by a pending shrink.
 bool SimDisk::reads_from_disk(const Inode& f, uint64_t sector) const {
-  if (f.pending.contains(sector)) return false;
+  auto p = pending_from(const_cast<Inode&>(f), sector);
+  if (p != f.pending.end() && p->sector == sector) return false;
   return f.low_size >= f.durable.size() || (sector + 1) * kSectorBytes <= f.low_size;
 }
 
@@ -523,10 +529,13 @@ absl::Status SimDisk::file_write(Inode& f, uint64_t offset, ByteView data) {
   f.cache.write(offset, data);
   KEEL_CHECK_EQ(f.cache.size(), new_size);
   const uint64_t gen = f.next_gen++;
-  auto hint = f.pending.end();
-  for (uint64_t s = offset / kSectorBytes; s <= (end - 1) / kSectorBytes; s++) {
-    hint = f.pending.insert_or_assign(hint, s, Pending{gen, false});
-    ++hint;
+  auto p = pending_from(f, offset / kSectorBytes);
+  for (uint64_t s = offset / kSectorBytes; s <= (end - 1) / kSectorBytes; s++, ++p) {
+    if (p != f.pending.end() && p->sector == s) {
+      *p = Pending{s, gen, false};
+    } else {
+      p = f.pending.insert(p, Pending{s, gen, false});
+    }
   }
   used_bytes_ = used_bytes_ - before + footprint(f);
   stats_.writes++;
@@ -543,7 +552,7 @@ absl::Status SimDisk::file_truncate(Inode& f, uint64_t size) {
     f.cache.resize(size);
   } else if (size < f.cache.size()) {
     f.cache.resize(size);
-    f.pending.erase(f.pending.lower_bound(sectors_for(size)), f.pending.end());
+    f.pending.erase(pending_from(f, sectors_for(size)), f.pending.end());
     f.low_size = std::min(f.low_size, size);
     f.low_since_call = std::min(f.low_since_call, size);
     for (uint64_t id : f.syncs) {
@@ -584,8 +593,8 @@ void SimDisk::file_sync(Inode& f, uint64_t handle, env::DoneFn done) {
   // Snapshot what this sync covers: writes after the call must not become durable with it.
   // Sharing the chunks freezes them: a later write to the page cache copies first.
   sync.sectors.reserve(f.pending.size());
-  for (const auto& [sector, p] : f.pending) {
-    if (!p.orphaned) sync.sectors.push_back(SyncedSector{sector, p.gen, f.cache.chunk(sector)});
+  for (const Pending& p : f.pending) {
+    if (!p.orphaned) sync.sectors.push_back(SyncedSector{p.sector, p.gen, f.cache.chunk(p.sector)});
   }
   if (fault_rng_.chance(faults_.sync_eio_ppm, DiskFaults::kMillion)) {
     sync.outcome = SyncOutcome::kEio;
@@ -644,8 +653,8 @@ void SimDisk::complete_file_sync(uint64_t id) {
       // Like Linux after a failed fsync: the covered pages leave writeback (a later sync
       // will not write them) while reads still see them; a crash may keep, drop or tear them.
       for (const SyncedSector& s : sync.sectors) {
-        auto p = f.pending.find(s.sector);
-        if (p != f.pending.end() && p->second.gen == s.gen) p->second.orphaned = true;
+        auto p = pending_from(f, s.sector);
+        if (p != f.pending.end() && p->sector == s.sector && p->gen == s.gen) p->orphaned = true;
       }
       stats_.sync_eio++;
       record("disk.sync_eio", fmt::format("i{} #{}", sync.ino, id));
@@ -663,10 +672,15 @@ void SimDisk::apply_file_sync(Inode& f, const FileSync& sync) {
   for (const auto& [sector, gen, data] : sync.sectors) {
     const uint64_t n = std::min<uint64_t>(kSectorBytes, sync.size - sector * kSectorBytes);
     write_durable_sector(f, sector, data, n);
-    auto p = f.pending.find(sector);
-    if (p != f.pending.end() && p->second.gen == gen && !p->second.orphaned) f.pending.erase(p);
     stats_.bytes_synced += n;
   }
+  // Drop the pending sectors the sync covered, unless rewritten since or orphaned: one merge
+  // pass, both lists being sorted by sector.
+  auto s = sync.sectors.begin();
+  std::erase_if(f.pending, [&](const Pending& p) {
+    while (s != sync.sectors.end() && s->sector < p.sector) ++s;
+    return s != sync.sectors.end() && s->sector == p.sector && s->gen == p.gen && !p.orphaned;
+  });
   KEEL_CHECK_EQ(f.durable.size(), sync.size);
   f.low_size = sync.low;
   used_bytes_ = used_bytes_ - before + footprint(f);
@@ -1075,7 +1089,8 @@ void SimDisk::crash_inode(Inode& f) {
   std::vector<std::pair<uint64_t, bool>> survivors;  // (sector, torn)
   uint64_t final_size = base;
   uint64_t kept = 0, dropped = 0, torn = 0;
-  for (const auto& [sector, p] : f.pending) {
+  for (const Pending& p : f.pending) {
+    const uint64_t sector = p.sector;
     const uint64_t r = crash_rng_.uniform(total);
     if (r < faults_.crash_keep_weight) {
       survivors.emplace_back(sector, false);

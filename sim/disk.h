@@ -226,6 +226,7 @@ class SimDisk final : public env::Disk {
   };
 
   struct Pending {
+    uint64_t sector = 0;
     uint64_t gen = 0;       // write generation: a sync covers it only if still equal
     bool orphaned = false;  // a failed sync dropped it from writeback (see docs)
   };
@@ -341,8 +342,9 @@ class SimDisk final : public env::Disk {
     Image cache;            // what reads see; size() is the current size
     Image durable;          // the pristine durable image; size() is the durable size
     uint64_t low_size = 0;  // smallest size since the durable point (< durable: a pending shrink)
-    uint64_t low_since_call = 0;             // smallest size since the last sync call
-    std::map<uint64_t, Pending> pending;     // sector -> pending state
+    uint64_t low_since_call = 0;  // smallest size since the last sync call
+    // Pending sectors sorted by sector: writes mostly append, so a flat vector beats a map.
+    std::vector<Pending> pending;
     std::map<uint64_t, SectorFault> faults;  // corruption overlay over `durable`
     std::map<uint64_t, Armed> armed;         // explicit faults waiting for a sync
     std::deque<uint64_t> syncs;              // ids of syncs in flight, in completion order
@@ -406,6 +408,8 @@ class SimDisk final : public env::Disk {
   void write_durable_sector(Inode& inode, uint64_t sector, const Image::Chunk& data, size_t n);
   void shrink_durable(Inode& inode, uint64_t size);
   bool reads_from_disk(const Inode& inode, uint64_t sector) const;
+  // The first pending sector of `inode` at or after `sector`.
+  static std::vector<Pending>::iterator pending_from(Inode& inode, uint64_t sector);
   int64_t draw_sync_latency();
 
   void crash_namespace();
