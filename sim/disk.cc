@@ -556,7 +556,7 @@ absl::Status SimDisk::file_truncate(Inode& f, uint64_t size) {
     f.low_size = std::min(f.low_size, size);
     f.low_since_call = std::min(f.low_since_call, size);
     for (uint64_t id : f.syncs) {
-      FileSync& sync = file_syncs_.at(id);
+      FileSync& sync = file_sync_at(id);
       sync.low = std::min(sync.low, size);
     }
   }
@@ -570,7 +570,7 @@ uint64_t SimDisk::file_size(const Inode& f) const { return f.cache.size(); }
 void SimDisk::file_close(Inode& f, uint64_t handle) {
   // Destroying a File drops its pending callbacks; the syncs themselves still happen.
   for (uint64_t id : f.syncs) {
-    FileSync& sync = file_syncs_.at(id);
+    FileSync& sync = file_sync_at(id);
     if (sync.handle == handle) sync.done = nullptr;
   }
   record("disk.close", fmt::format("i{} h{}", f.id, handle));
@@ -616,11 +616,24 @@ void SimDisk::file_sync(Inode& f, uint64_t handle, env::DoneFn done) {
                      sync.sectors.size(), sync.size, done_at);
   f.refs++;  // the sync in flight keeps the inode alive even if it is unlinked and closed
   f.syncs.push_back(id);
-  file_syncs_.emplace(id, std::move(sync));
+  file_syncs_.emplace_back(id, std::move(sync));  // the largest id yet
+}
+
+std::vector<std::pair<uint64_t, SimDisk::FileSync>>::iterator SimDisk::find_file_sync(uint64_t id) {
+  auto it = std::lower_bound(
+      file_syncs_.begin(), file_syncs_.end(), id,
+      [](const std::pair<uint64_t, FileSync>& e, uint64_t v) { return e.first < v; });
+  return it != file_syncs_.end() && it->first == id ? it : file_syncs_.end();
+}
+
+SimDisk::FileSync& SimDisk::file_sync_at(uint64_t id) {
+  auto it = find_file_sync(id);
+  KEEL_CHECK(it != file_syncs_.end(), "sync #{} unknown", id);
+  return it->second;
 }
 
 void SimDisk::complete_file_sync(uint64_t id) {
-  auto it = file_syncs_.find(id);
+  auto it = find_file_sync(id);
   KEEL_CHECK(it != file_syncs_.end(), "sync #{} unknown", id);
   FileSync sync = std::move(it->second);
   file_syncs_.erase(it);
@@ -631,7 +644,7 @@ void SimDisk::complete_file_sync(uint64_t id) {
     // Nothing became durable, so the shrink this sync carried is still owed: the next sync
     // (in flight or future) must apply it.
     for (uint64_t later : f.syncs) {
-      FileSync& next = file_syncs_.at(later);
+      FileSync& next = file_sync_at(later);
       next.shrink_to = std::min(next.shrink_to, sync.shrink_to);
     }
     f.low_since_call = std::min(f.low_since_call, sync.shrink_to);
