@@ -52,18 +52,42 @@ env::TimerId SimClock::start_timer(env::Nanos delay, absl::AnyInvocable<void()> 
   const env::TimerId id = next_id_++;
   if (stopped_) return id;  // a dying process: the timer can never fire
   KEEL_CHECK(delay.count() >= 0, "negative timer delay {}", delay.count());
-  PendingTimer& timer = timers_[id];
+  uint32_t slot;
+  if (free_slots_.empty()) {
+    slot = uint32_t(slots_.size());
+    slots_.emplace_back();
+  } else {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  }
+  order_.push_back(Order{id, slot});  // the largest id yet
+  PendingTimer& timer = slots_[slot];
   timer.deadline_local_ns = now().count() + delay.count();
   timer.fire = std::move(fire);
   schedule(id, timer);
   return id;
 }
 
+size_t SimClock::find(env::TimerId id) const {
+  auto it = std::lower_bound(order_.begin(), order_.end(), id,
+                             [](const Order& o, env::TimerId v) { return o.id < v; });
+  return it != order_.end() && it->id == id ? size_t(it - order_.begin()) : order_.size();
+}
+
+absl::AnyInvocable<void()> SimClock::remove(size_t i) {
+  const uint32_t slot = order_[i].slot;
+  order_.erase(order_.begin() + ptrdiff_t(i));
+  free_slots_.push_back(slot);
+  absl::AnyInvocable<void()> fire = std::move(slots_[slot].fire);
+  slots_[slot].fire = nullptr;  // a free slot holds nothing alive
+  return fire;
+}
+
 void SimClock::cancel_timer(env::TimerId id) {
-  auto it = timers_.find(id);
-  if (it == timers_.end()) return;
-  scheduler_->cancel(it->second.event);
-  timers_.erase(it);
+  const size_t i = find(id);
+  if (i == order_.size()) return;
+  scheduler_->cancel(slots_[order_[i].slot].event);
+  remove(i);  // the callback dies here
 }
 
 void SimClock::schedule(env::TimerId id, PendingTimer& timer) {
@@ -74,12 +98,11 @@ void SimClock::schedule(env::TimerId id, PendingTimer& timer) {
 }
 
 void SimClock::on_due(env::TimerId id) {
-  auto it = timers_.find(id);
-  KEEL_CHECK(it != timers_.end(), "timer {} fired after cancel on {}", id, node_);
+  const size_t i = find(id);
+  KEEL_CHECK(i != order_.size(), "timer {} fired after cancel on {}", id, node_);
   KEEL_CHECK(!stopped_);
-  KEEL_CHECK(now().count() >= it->second.deadline_local_ns);
-  absl::AnyInvocable<void()> fire = std::move(it->second.fire);
-  timers_.erase(it);
+  KEEL_CHECK(now().count() >= slots_[order_[i].slot].deadline_local_ns);
+  absl::AnyInvocable<void()> fire = remove(i);
   timers_fired_++;
   scheduler_->recordf(node_, "timer", "{}", id);
   fire();
@@ -92,9 +115,9 @@ void SimClock::rebase() {
 }
 
 void SimClock::remap_all() {
-  for (auto& [id, timer] : timers_) {
-    scheduler_->cancel(timer.event);
-    schedule(id, timer);
+  for (const Order& o : order_) {
+    scheduler_->cancel(slots_[o.slot].event);
+    schedule(o.id, slots_[o.slot]);
   }
 }
 
@@ -120,8 +143,14 @@ void SimClock::jump_wall(int64_t delta_ms) {
 
 void SimClock::stop() {
   stopped_ = true;
-  for (auto& [id, timer] : timers_) scheduler_->cancel(timer.event);
-  timers_.clear();
+  for (const Order& o : order_) scheduler_->cancel(slots_[o.slot].event);
+  // Take the callbacks out first: destroying one must not see a half-cleared table.
+  std::vector<absl::AnyInvocable<void()>> dead;
+  dead.reserve(order_.size());
+  for (const Order& o : order_) dead.push_back(std::move(slots_[o.slot].fire));
+  order_.clear();
+  slots_.clear();
+  free_slots_.clear();
 }
 
 }  // namespace keel::sim

@@ -11,8 +11,8 @@
 #pragma once
 
 #include <cstdint>
-#include <map>
 #include <string>
+#include <vector>
 
 #include "env/clock.h"
 #include "sim/scheduler.h"
@@ -54,7 +54,7 @@ class SimClock final : public env::Clock {
   void resume() { stopped_ = false; }
   bool stopped() const { return stopped_; }
 
-  size_t timers_pending() const { return timers_.size(); }
+  size_t timers_pending() const { return order_.size(); }
   uint64_t timers_fired() const { return timers_fired_; }
 
   // The smallest global time at which the local clock reads >= local_ns.
@@ -78,6 +78,10 @@ class SimClock final : public env::Clock {
   void schedule(env::TimerId id, PendingTimer& timer);
   void on_due(env::TimerId id);
   void remap_all();
+  // The index in order_ of timer `id`, or order_.size() if it is not pending.
+  size_t find(env::TimerId id) const;
+  // Removes order_[i] and returns its callback; the slot is free again.
+  absl::AnyInvocable<void()> remove(size_t i);
 
   Scheduler* scheduler_;
   std::string node_;
@@ -88,7 +92,16 @@ class SimClock final : public env::Clock {
   bool stopped_ = false;
   env::TimerId next_id_ = 1;
   uint64_t timers_fired_ = 0;
-  std::map<env::TimerId, PendingTimer> timers_;
+  // Pending timers: (id, slot) sorted by id, the timers themselves in reusable slots. Ids
+  // grow, so a new timer appends; a node has few timers at once, and a map's node allocation
+  // and rebalancing per timer were a visible cost.
+  struct Order {
+    env::TimerId id;
+    uint32_t slot;
+  };
+  std::vector<Order> order_;
+  std::vector<PendingTimer> slots_;
+  std::vector<uint32_t> free_slots_;
 };
 
 }  // namespace keel::sim

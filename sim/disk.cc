@@ -91,19 +91,12 @@ absl::Status dead_handle() {
 
 }  // namespace
 
-// Shared by the disk, its File handles and its scheduled events; the disk cuts it when it is
-// destroyed so that neither a late handle nor a late event touches freed memory.
-struct SimDisk::Link {
-  SimDisk* disk = nullptr;
-};
-
 // A File handle: forwards to the disk while the disk lives and no crash happened since open.
 // It points at its inode directly (saving a map lookup per call): while the handle is live,
 // its own reference keeps the inode alive.
 class SimFile final : public env::File {
  public:
-  SimFile(std::shared_ptr<SimDisk::Link> link, uint64_t epoch, SimDisk::Inode* inode,
-          uint64_t handle)
+  SimFile(SimDisk::LinkRef link, uint64_t epoch, SimDisk::Inode* inode, uint64_t handle)
       : link_(std::move(link)), epoch_(epoch), inode_(inode), handle_(handle) {}
   ~SimFile() override {
     if (SimDisk* disk = live()) disk->file_close(*inode_, handle_);
@@ -140,7 +133,7 @@ class SimFile final : public env::File {
     return disk != nullptr && disk->process_epoch_ == epoch_ ? disk : nullptr;
   }
 
-  std::shared_ptr<SimDisk::Link> link_;
+  SimDisk::LinkRef link_;
   uint64_t epoch_;  // the disk's process epoch at open
   SimDisk::Inode* inode_;
   uint64_t handle_;
@@ -327,7 +320,7 @@ SimDisk::SimDisk(Scheduler& scheduler, env::Random rng, std::string node)
       latency_rng_(rng.derive("disk/latency")),
       fault_rng_(rng.derive("disk/faults")),
       crash_rng_(rng.derive("disk/crash")),
-      link_(std::make_shared<Link>()) {
+      link_(new Link) {
   link_->disk = this;
   current_.try_emplace("");
   durable_.try_emplace("");
@@ -482,10 +475,16 @@ void SimDisk::push_dir_op(std::string_view dir, std::vector<DirChange> changes) 
 
 // ---- File operations -----------------------------------------------------------------------
 
+std::vector<SimDisk::Pending>::iterator SimDisk::pending_from(Inode& f, uint64_t sector) {
+  return std::lower_bound(f.pending.begin(), f.pending.end(), sector,
+                          [](const Pending& p, uint64_t s) { return p.sector < s; });
+}
+
 // A sector is read "from the disk" (so its corruption overlay shows) when the page cache holds
 // nothing newer for it: not pending, and not touched by a pending shrink.
 bool SimDisk::reads_from_disk(const Inode& f, uint64_t sector) const {
-  if (f.pending.contains(sector)) return false;
+  auto p = pending_from(const_cast<Inode&>(f), sector);
+  if (p != f.pending.end() && p->sector == sector) return false;
   return f.low_size >= f.durable.size() || (sector + 1) * kSectorBytes <= f.low_size;
 }
 
@@ -530,10 +529,13 @@ absl::Status SimDisk::file_write(Inode& f, uint64_t offset, ByteView data) {
   f.cache.write(offset, data);
   KEEL_CHECK_EQ(f.cache.size(), new_size);
   const uint64_t gen = f.next_gen++;
-  auto hint = f.pending.end();
-  for (uint64_t s = offset / kSectorBytes; s <= (end - 1) / kSectorBytes; s++) {
-    hint = f.pending.insert_or_assign(hint, s, Pending{gen, false});
-    ++hint;
+  auto p = pending_from(f, offset / kSectorBytes);
+  for (uint64_t s = offset / kSectorBytes; s <= (end - 1) / kSectorBytes; s++, ++p) {
+    if (p != f.pending.end() && p->sector == s) {
+      *p = Pending{s, gen, false};
+    } else {
+      p = f.pending.insert(p, Pending{s, gen, false});
+    }
   }
   used_bytes_ = used_bytes_ - before + footprint(f);
   stats_.writes++;
@@ -550,11 +552,11 @@ absl::Status SimDisk::file_truncate(Inode& f, uint64_t size) {
     f.cache.resize(size);
   } else if (size < f.cache.size()) {
     f.cache.resize(size);
-    f.pending.erase(f.pending.lower_bound(sectors_for(size)), f.pending.end());
+    f.pending.erase(pending_from(f, sectors_for(size)), f.pending.end());
     f.low_size = std::min(f.low_size, size);
     f.low_since_call = std::min(f.low_since_call, size);
     for (uint64_t id : f.syncs) {
-      FileSync& sync = file_syncs_.at(id);
+      FileSync& sync = file_sync_at(id);
       sync.low = std::min(sync.low, size);
     }
   }
@@ -568,7 +570,7 @@ uint64_t SimDisk::file_size(const Inode& f) const { return f.cache.size(); }
 void SimDisk::file_close(Inode& f, uint64_t handle) {
   // Destroying a File drops its pending callbacks; the syncs themselves still happen.
   for (uint64_t id : f.syncs) {
-    FileSync& sync = file_syncs_.at(id);
+    FileSync& sync = file_sync_at(id);
     if (sync.handle == handle) sync.done = nullptr;
   }
   record("disk.close", fmt::format("i{} h{}", f.id, handle));
@@ -591,8 +593,8 @@ void SimDisk::file_sync(Inode& f, uint64_t handle, env::DoneFn done) {
   // Snapshot what this sync covers: writes after the call must not become durable with it.
   // Sharing the chunks freezes them: a later write to the page cache copies first.
   sync.sectors.reserve(f.pending.size());
-  for (const auto& [sector, p] : f.pending) {
-    if (!p.orphaned) sync.sectors.push_back(SyncedSector{sector, p.gen, f.cache.chunk(sector)});
+  for (const Pending& p : f.pending) {
+    if (!p.orphaned) sync.sectors.push_back(SyncedSector{p.sector, p.gen, f.cache.chunk(p.sector)});
   }
   if (fault_rng_.chance(faults_.sync_eio_ppm, DiskFaults::kMillion)) {
     sync.outcome = SyncOutcome::kEio;
@@ -605,8 +607,8 @@ void SimDisk::file_sync(Inode& f, uint64_t handle, env::DoneFn done) {
   const int64_t done_at = std::max(scheduler_.now_ns() + draw_sync_latency(), f.last_sync_done_ns);
   f.last_sync_done_ns = done_at;
   const uint64_t id = next_sync_id_++;
-  sync.event = scheduler_.at(done_at, [link = link_, inc = incarnation_, id] {
-    if (link->disk != nullptr && link->disk->incarnation_ == inc) {
+  sync.event = scheduler_.at(done_at, [link = link_, id] {
+    if (link->disk != nullptr && id >= link->disk->first_live_sync_id_) {
       link->disk->complete_file_sync(id);
     }
   });
@@ -614,11 +616,24 @@ void SimDisk::file_sync(Inode& f, uint64_t handle, env::DoneFn done) {
                      sync.sectors.size(), sync.size, done_at);
   f.refs++;  // the sync in flight keeps the inode alive even if it is unlinked and closed
   f.syncs.push_back(id);
-  file_syncs_.emplace(id, std::move(sync));
+  file_syncs_.emplace_back(id, std::move(sync));  // the largest id yet
+}
+
+std::vector<std::pair<uint64_t, SimDisk::FileSync>>::iterator SimDisk::find_file_sync(uint64_t id) {
+  auto it = std::lower_bound(
+      file_syncs_.begin(), file_syncs_.end(), id,
+      [](const std::pair<uint64_t, FileSync>& e, uint64_t v) { return e.first < v; });
+  return it != file_syncs_.end() && it->first == id ? it : file_syncs_.end();
+}
+
+SimDisk::FileSync& SimDisk::file_sync_at(uint64_t id) {
+  auto it = find_file_sync(id);
+  KEEL_CHECK(it != file_syncs_.end(), "sync #{} unknown", id);
+  return it->second;
 }
 
 void SimDisk::complete_file_sync(uint64_t id) {
-  auto it = file_syncs_.find(id);
+  auto it = find_file_sync(id);
   KEEL_CHECK(it != file_syncs_.end(), "sync #{} unknown", id);
   FileSync sync = std::move(it->second);
   file_syncs_.erase(it);
@@ -629,7 +644,7 @@ void SimDisk::complete_file_sync(uint64_t id) {
     // Nothing became durable, so the shrink this sync carried is still owed: the next sync
     // (in flight or future) must apply it.
     for (uint64_t later : f.syncs) {
-      FileSync& next = file_syncs_.at(later);
+      FileSync& next = file_sync_at(later);
       next.shrink_to = std::min(next.shrink_to, sync.shrink_to);
     }
     f.low_since_call = std::min(f.low_since_call, sync.shrink_to);
@@ -651,8 +666,8 @@ void SimDisk::complete_file_sync(uint64_t id) {
       // Like Linux after a failed fsync: the covered pages leave writeback (a later sync
       // will not write them) while reads still see them; a crash may keep, drop or tear them.
       for (const SyncedSector& s : sync.sectors) {
-        auto p = f.pending.find(s.sector);
-        if (p != f.pending.end() && p->second.gen == s.gen) p->second.orphaned = true;
+        auto p = pending_from(f, s.sector);
+        if (p != f.pending.end() && p->sector == s.sector && p->gen == s.gen) p->orphaned = true;
       }
       stats_.sync_eio++;
       record("disk.sync_eio", fmt::format("i{} #{}", sync.ino, id));
@@ -670,10 +685,15 @@ void SimDisk::apply_file_sync(Inode& f, const FileSync& sync) {
   for (const auto& [sector, gen, data] : sync.sectors) {
     const uint64_t n = std::min<uint64_t>(kSectorBytes, sync.size - sector * kSectorBytes);
     write_durable_sector(f, sector, data, n);
-    auto p = f.pending.find(sector);
-    if (p != f.pending.end() && p->second.gen == gen && !p->second.orphaned) f.pending.erase(p);
     stats_.bytes_synced += n;
   }
+  // Drop the pending sectors the sync covered, unless rewritten since or orphaned: one merge
+  // pass, both lists being sorted by sector.
+  auto s = sync.sectors.begin();
+  std::erase_if(f.pending, [&](const Pending& p) {
+    while (s != sync.sectors.end() && s->sector < p.sector) ++s;
+    return s != sync.sectors.end() && s->sector == p.sector && s->gen == p.gen && !p.orphaned;
+  });
   KEEL_CHECK_EQ(f.durable.size(), sync.size);
   f.low_size = sync.low;
   used_bytes_ = used_bytes_ - before + footprint(f);
@@ -900,8 +920,8 @@ void SimDisk::sync_dir(std::string_view dir, env::DoneFn done) {
   const int64_t done_at = std::max(scheduler_.now_ns() + draw_sync_latency(), last);
   last = done_at;
   const uint64_t id = next_sync_id_++;
-  sync.event = scheduler_.at(done_at, [link = link_, inc = incarnation_, id] {
-    if (link->disk != nullptr && link->disk->incarnation_ == inc) {
+  sync.event = scheduler_.at(done_at, [link = link_, id] {
+    if (link->disk != nullptr && id >= link->disk->first_live_sync_id_) {
       link->disk->complete_dir_sync(id);
     }
   });
@@ -954,6 +974,7 @@ void SimDisk::crash() {
   stats_.crashes++;
   // Kill the handles first: destroying the callbacks below may destroy File objects.
   incarnation_++;
+  first_live_sync_id_ = next_sync_id_;
   process_epoch_++;
   handles_.clear();  // their references vanish in recount_refs
   auto file_syncs = std::move(file_syncs_);
@@ -1081,7 +1102,8 @@ void SimDisk::crash_inode(Inode& f) {
   std::vector<std::pair<uint64_t, bool>> survivors;  // (sector, torn)
   uint64_t final_size = base;
   uint64_t kept = 0, dropped = 0, torn = 0;
-  for (const auto& [sector, p] : f.pending) {
+  for (const Pending& p : f.pending) {
+    const uint64_t sector = p.sector;
     const uint64_t r = crash_rng_.uniform(total);
     if (r < faults_.crash_keep_weight) {
       survivors.emplace_back(sector, false);

@@ -201,9 +201,32 @@ class SimDisk final : public env::Disk {
 
  private:
   friend class SimFile;
-  struct Link;  // shared with handles and scheduled events, cut when the disk dies
+  // Shared by the disk, its File handles and its scheduled events; the disk cuts it when it
+  // is destroyed so that neither a late handle nor a late event touches freed memory.
+  struct Link {
+    SimDisk* disk = nullptr;
+    uint64_t refs = 0;
+  };
+  // A counted reference to a Link, one pointer wide where a shared_ptr is two: a sync
+  // completion event captures one and the sync id, which then fit absl::AnyInvocable's
+  // inline storage instead of a heap block per sync. Not thread-safe, like the disk.
+  class LinkRef {
+   public:
+    explicit LinkRef(Link* link) : link_(link) { link_->refs++; }
+    LinkRef(const LinkRef& other) : LinkRef(other.link_) {}
+    LinkRef(LinkRef&& other) noexcept : link_(std::exchange(other.link_, nullptr)) {}
+    LinkRef& operator=(const LinkRef&) = delete;
+    ~LinkRef() {
+      if (link_ != nullptr && --link_->refs == 0) delete link_;
+    }
+    Link* operator->() const { return link_; }
+
+   private:
+    Link* link_;
+  };
 
   struct Pending {
+    uint64_t sector = 0;
     uint64_t gen = 0;       // write generation: a sync covers it only if still equal
     bool orphaned = false;  // a failed sync dropped it from writeback (see docs)
   };
@@ -319,8 +342,9 @@ class SimDisk final : public env::Disk {
     Image cache;            // what reads see; size() is the current size
     Image durable;          // the pristine durable image; size() is the durable size
     uint64_t low_size = 0;  // smallest size since the durable point (< durable: a pending shrink)
-    uint64_t low_since_call = 0;             // smallest size since the last sync call
-    std::map<uint64_t, Pending> pending;     // sector -> pending state
+    uint64_t low_since_call = 0;  // smallest size since the last sync call
+    // Pending sectors sorted by sector: writes mostly append, so a flat vector beats a map.
+    std::vector<Pending> pending;
     std::map<uint64_t, SectorFault> faults;  // corruption overlay over `durable`
     std::map<uint64_t, Armed> armed;         // explicit faults waiting for a sync
     std::deque<uint64_t> syncs;              // ids of syncs in flight, in completion order
@@ -378,12 +402,17 @@ class SimDisk final : public env::Disk {
   void file_close(Inode& inode, uint64_t handle);
   void deliver_later(env::DoneFn done, absl::Status status);
 
+  // The entry of sync `id` in file_syncs_, or file_syncs_.end().
+  std::vector<std::pair<uint64_t, FileSync>>::iterator find_file_sync(uint64_t id);
+  FileSync& file_sync_at(uint64_t id);
   void complete_file_sync(uint64_t id);
   void complete_dir_sync(uint64_t id);
   void apply_file_sync(Inode& inode, const FileSync& sync);
   void write_durable_sector(Inode& inode, uint64_t sector, const Image::Chunk& data, size_t n);
   void shrink_durable(Inode& inode, uint64_t size);
   bool reads_from_disk(const Inode& inode, uint64_t sector) const;
+  // The first pending sector of `inode` at or after `sector`.
+  static std::vector<Pending>::iterator pending_from(Inode& inode, uint64_t sector);
   int64_t draw_sync_latency();
 
   void crash_namespace();
@@ -412,10 +441,13 @@ class SimDisk final : public env::Disk {
   DiskFaults faults_;
   bool corruption_allowed_ = true;
   DiskStats stats_;
-  std::shared_ptr<Link> link_;
+  LinkRef link_;
   // Before every member holding pages, so that it is destroyed after them.
   PagePool pages_;
-  uint64_t incarnation_ = 0;              // bumped by crash(): scheduled sync completions die
+  uint64_t incarnation_ = 0;  // bumped by crash(): scheduled sync completions die
+  // Syncs numbered below this were called before the last crash (the incarnation_ check of
+  // a completion event, without capturing the incarnation).
+  uint64_t first_live_sync_id_ = 1;
   uint64_t process_epoch_ = 0;            // bumped by crash() and process_crash(): handles die
   std::map<uint64_t, uint64_t> handles_;  // open handle -> inode
 
@@ -427,7 +459,9 @@ class SimDisk final : public env::Disk {
   std::map<std::string, std::deque<DirOp>, std::less<>> dir_ops_;  // pending, per directory
   uint64_t next_dir_op_seq_ = 1;
   std::map<std::string, int64_t, std::less<>> last_dir_sync_done_ns_;
-  std::map<uint64_t, FileSync> file_syncs_;
+  // Syncs in flight, (id, sync) sorted by id: ids grow, so a new sync appends, and few are in
+  // flight at once, so a flat vector beats a map's node per sync.
+  std::vector<std::pair<uint64_t, FileSync>> file_syncs_;
   std::map<uint64_t, DirSync> dir_syncs_;
   uint64_t next_sync_id_ = 1;
   uint64_t next_handle_ = 1;
