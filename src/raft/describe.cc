@@ -107,6 +107,9 @@ std::string describe_message(const Message& m) {
       out += fmt::format(" Index:{}", m.index());
       if (m.reject()) out += fmt::format(" Rejected (Hint: {}/{})", m.hint_term(), m.reject_hint());
       break;
+    case MSG_HEARTBEAT_RESP:
+      if (m.reject()) out += fmt::format(" Faulted (Last: {})", m.reject_hint());
+      break;
     case MSG_VOTE:
     case MSG_PRE_VOTE:
       out += fmt::format(" Log:{}/{}", m.log_term(), m.index());

@@ -682,6 +682,12 @@ void Raft::handle_heartbeat(const Message& m) {
   Message r;
   r.set_type(MSG_HEARTBEAT_RESP);
   r.set_to(m.from());
+  if (faulted_) {
+    // The leader's match for this replica may name entries it lost: tell it where the log
+    // ends, so the repair starts now and not at the next write (an idle partition has none).
+    r.set_reject(true);
+    r.set_reject_hint(log_.last_index());
+  }
   send(std::move(r));
 }
 
@@ -727,6 +733,16 @@ void Raft::step_leader(const Message& m) {
       // if still needed; in Keel it is only metadata).
       if (pr.state == Progress::State::kSnapshot) pr.become_probe();
       if (pr.state == Progress::State::kReplicate && pr.inflight.full()) pr.inflight.free_first();
+      if (m.reject() && m.reject_hint() < pr.match) {
+        // A faulted follower's log ends before what it acknowledged: forget that match and
+        // probe from its end (lowering a match never lowers the commit index).
+        uint64_t end = m.reject_hint();
+        if (end + 1 >= log_.first_index() && !is_entry_end(end)) end = log_.entry_start(end) - 1;
+        logf(fmt::format("{} lost acknowledged entries (match {}, now {})", m.from(), pr.match,
+                         end));
+        pr.match = end;
+        pr.become_probe();
+      }
       if (pr.match < log_.last_index()) send_append_loop(m.from());
       break;
     default:
