@@ -93,6 +93,10 @@ Node::Node(env::Env& env, NodeConfig config)
       peer_ids_[*number] = id;
     }
   }
+  transport_->set_unreachable_handler([this](size_t peer) {
+    if (replica_ != nullptr && peer < peer_ids_.size())
+      replica_->report_unreachable(peer_ids_[peer]);
+  });
 
   ReplicaOptions options = config_.replica;
   options.id = config_.id;

@@ -67,6 +67,7 @@ void PeerTransport::on_outgoing_closed(const std::string& peer, absl::Status sta
     env_.trace().event("peer.disconnected", fmt::format("{} {}", peer, status.ToString()));
   out.open = false;
   out.pending.clear();  // stale by the time a new stream opens; Raft resends what matters
+  if (on_unreachable_) on_unreachable_(*this->peer(peer));
   // Jittered exponential backoff: [backoff/2, backoff].
   const int64_t ns = out.backoff.count();
   const env::Nanos delay(env_.random().range(ns / 2, ns));

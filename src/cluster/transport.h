@@ -56,6 +56,11 @@ class PeerTransport {
   // The same, with the payload already in place in a frame: `frame` is kFrameHeaderBytes of
   // room, then the payload (seal_frame writes the header there). Saves copying the payload.
   void send_frame(size_t to, std::span<uint8_t> frame);
+  // Called with a peer's number when its outgoing stream closes or fails to open: whatever
+  // was sent to it and not yet delivered may be lost (Raft's report_unreachable).
+  void set_unreachable_handler(absl::AnyInvocable<void(size_t peer)> fn) {
+    on_unreachable_ = std::move(fn);
+  }
 
   struct Stats {
     uint64_t sent = 0, dropped = 0, received = 0, connects = 0, bad_frames = 0;
@@ -89,6 +94,7 @@ class PeerTransport {
   env::Env& env_;
   std::string self_;
   Handler on_message_;
+  absl::AnyInvocable<void(size_t peer)> on_unreachable_;
   std::unique_ptr<env::Listener> listener_;
   std::map<std::string, Outgoing> outgoing_;
   std::vector<Outgoing*> peers_;  // outgoing_ by peer number (its nodes never move)
