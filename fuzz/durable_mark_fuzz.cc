@@ -4,12 +4,12 @@
 // lowest slot on a tie), damaged() must say exactly "bytes but no valid copy"; and a write()
 // after open must be what the next open reads back.
 //
-// Input: u8 flags | u16 file size (big-endian, modulo 4 sectors + 1) | up to 28 bytes for each
-// of the 3 slots | up to 8 bytes: the offset to write. The file is zeros with the slot bytes
-// copied in at 0, kSectorBytes and 2 * kSectorBytes (cut at the file size). Flags: bit 0/1/2
-// give slot 0/1/2 a valid magic and CRC over its bytes (so the fuzzer reaches well-formed
-// copies with arbitrary slot numbers, sequences and offsets), bit 3 makes sector 1 unreadable,
-// bit 4 writes a mark after open and reopens.
+// Input: u8 valid | u8 flags | u16 file size (big-endian, modulo kSlots + 1 sectors + 1) | up
+// to 28 bytes for each of the kSlots (6) slots | up to 8 bytes: the offset to write. The file
+// is zeros with slot i's bytes copied in at i * kSectorBytes (cut at the file size). Bit i of
+// `valid` gives slot i a valid magic and CRC over its bytes (so the fuzzer reaches well-formed
+// copies with arbitrary slot numbers, sequences and offsets). Bit i of `flags` (i < 6) makes
+// sector i unreadable; bit 6 writes a mark after open and reopens.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -67,25 +67,26 @@ Expected expect(const Bytes& file, const bool unreadable[kSlots]) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  if (size < 3) return 0;
-  const uint8_t flags = data[0];
-  const size_t file_size = get_be16(data + 1) % (4 * env::kSectorBytes + 1);
-  ByteView rest(data + 3, size - 3);
+  if (size < 4) return 0;
+  const uint8_t valid = data[0];
+  const uint8_t flags = data[1];
+  const size_t file_size = get_be16(data + 2) % ((kSlots + 1) * env::kSectorBytes + 1);
+  ByteView rest(data + 4, size - 4);
   Bytes file(file_size, 0);
-  bool unreadable[kSlots] = {false, false, false};
+  bool unreadable[kSlots] = {};
   for (int slot = 0; slot < kSlots; slot++) {
     uint8_t buf[kSlotBytes] = {};
     const size_t n = std::min(rest.size(), kSlotBytes);
     std::memcpy(buf, rest.data(), n);
     rest = rest.subspan(n);
-    if (flags & (1 << slot)) {
+    if (valid & (1 << slot)) {
       put_be32(buf, kMagic);
       put_be32(buf + 24, crc32c(ByteView(buf, 24)));
     }
     const size_t at = size_t(slot) * env::kSectorBytes;
     if (at < file.size()) {
       std::memcpy(file.data() + at, buf, std::min(kSlotBytes, file.size() - at));
-      unreadable[slot] = slot == 1 && (flags & 8) != 0;
+      unreadable[slot] = (flags & (1 << slot)) != 0;
     }
   }
   int64_t to_write = 0;
@@ -114,7 +115,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   KEEL_CHECK((*mark)->value() == want.value, "value {} expected {}", (*mark)->value().value_or(-1),
              want.value.value_or(-1));
   KEEL_CHECK((*mark)->damaged() == want.damaged);
-  if (!(flags & 16)) return 0;
+  if (!(flags & 64)) return 0;
 
   // A write after open is what the next open finds (it must not lose to an older copy).
   bool done = false;

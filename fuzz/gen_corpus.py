@@ -97,27 +97,39 @@ def write(target, name, data):
 
 
 def slot(n, seq, offset):
-    # magic and CRC are filled in by the target when the flag asks (bits 0, 1 and 2)
+    # magic and CRC are filled in by the target when its bit in the first byte asks
     return b"KDM2" + struct.pack(">IQq", n, seq, offset) + b"\0\0\0\0"
 
 
 def durable_mark():
     t = "durable_mark_fuzz"
     sector = 4096
-    write(t, "empty", bytes([0]) + struct.pack(">H", 0))
-    write(t, "all_valid_then_write",
-          bytes([0x17]) + struct.pack(">H", 3 * sector) + slot(0, 7, 100) + slot(1, 7, 100) +
-          slot(2, 7, 100) + struct.pack(">q", 300))
-    write(t, "one_torn", bytes([0x03]) + struct.pack(">H", 3 * sector) + slot(0, 7, 100) +
-          slot(1, 7, 100) + b"\xff" * 28)
-    write(t, "middle_unreadable", bytes([0x0f]) + struct.pack(">H", 3 * sector) +
-          slot(0, 9, 10) + slot(1, 9, 10) + slot(2, 8, 5))
-    write(t, "misplaced_copy", bytes([0x07]) + struct.pack(">H", 3 * sector) + slot(0, 4, 1) +
-          slot(0, 5, 2) + slot(2, 4, 1))
-    write(t, "short_last_slot", bytes([0x07]) + struct.pack(">H", 2 * sector + 10) +
-          slot(0, 1, 1) + slot(1, 2, 2) + slot(2, 2, 2))
-    write(t, "mixed_sequences", bytes([0x17]) + struct.pack(">H", 3 * sector) +
-          slot(0, 12, 40) + slot(1, 11, 30) + slot(2, 12, 40) + struct.pack(">q", 41))
+
+    def head(valid, flags, size):
+        return bytes([valid, flags]) + struct.pack(">H", size)
+
+    write(t, "empty", head(0, 0, 0))
+    write(t, "one_bank_then_write",
+          head(0x07, 0x40, 3 * sector) + slot(0, 7, 100) + slot(1, 7, 100) +
+          slot(2, 7, 100) + b"\0" * 28 * 3 + struct.pack(">q", 300))
+    write(t, "two_banks_then_write",
+          head(0x3f, 0x40, 6 * sector) + slot(0, 7, 100) + slot(1, 7, 100) +
+          slot(2, 7, 100) + slot(3, 8, 120) + slot(4, 8, 120) + slot(5, 8, 120) +
+          struct.pack(">q", 300))
+    write(t, "torn_newer_bank",
+          head(0x2f, 0, 6 * sector) + slot(0, 9, 10) + slot(1, 9, 10) + slot(2, 9, 10) +
+          slot(3, 10, 20) + b"\xff" * 28 + slot(5, 10, 20))
+    write(t, "one_torn", head(0x03, 0, 3 * sector) + slot(0, 7, 100) + slot(1, 7, 100) +
+          b"\xff" * 28)
+    write(t, "unreadable_sectors", head(0x3f, 0x12, 6 * sector) + slot(0, 9, 10) +
+          slot(1, 9, 10) + slot(2, 8, 5) + slot(3, 8, 5) + slot(4, 9, 10) + slot(5, 8, 5))
+    write(t, "misplaced_copy", head(0x07, 0, 3 * sector) + slot(0, 4, 1) + slot(0, 5, 2) +
+          slot(2, 4, 1))
+    write(t, "short_last_slot", head(0x3f, 0, 5 * sector + 10) + slot(0, 1, 1) +
+          slot(1, 1, 1) + slot(2, 1, 1) + slot(3, 2, 2) + slot(4, 2, 2) + slot(5, 2, 2))
+    write(t, "mixed_sequences", head(0x3f, 0x40, 6 * sector) + slot(0, 12, 40) +
+          slot(1, 11, 30) + slot(2, 12, 40) + slot(3, 13, 50) + slot(4, 11, 30) +
+          slot(5, 13, 50) + struct.pack(">q", 41))
 
 
 def op_msg(m, code=0):

@@ -53,6 +53,7 @@ absl::StatusOr<std::unique_ptr<DurableMark>> DurableMark::open(env::Disk& disk,
     if (c && (!mark->value_ || c->sequence > mark->sequence_)) {
       mark->value_ = c->offset;
       mark->sequence_ = c->sequence;
+      mark->next_bank_ = 1 - slot / kCopies;
     }
   }
   mark->damaged_ = size > 0 && !mark->value_;
@@ -73,26 +74,20 @@ void DurableMark::start_next() {
     return q.done(absl::DataLossError("durable mark: sequence exhausted"));
   }
   if (file_ == nullptr) return create_then_write();
-  write_copies(0, kSlots - 1);
+  write_bank();
 }
 
 void DurableMark::create_then_write() {
-  // The first write: every copy into `<path>.tmp`, synced, then renamed into place and the
+  // The first write: one bank into `<path>.tmp`, synced, then renamed into place and the
   // directory synced. A crash before the rename leaves no mark file: nothing was acknowledged.
   const std::string tmp = path_ + ".tmp";
   auto file = disk_.open(tmp, env::OpenMode::kCreate);
   if (!file.ok()) return finish(file.status());
   if (auto st = (*file)->truncate(0); !st.ok()) return finish(st);
   file_ = *std::move(file);
-  const int64_t offset = queue_.front().offset;
-  for (int slot = 0; slot < kSlots; slot++) {
-    uint8_t buf[kSlotBytes];
-    encode(buf, slot, sequence_ + 1, offset);
-    if (auto st = file_->write(uint64_t(slot) * env::kSectorBytes, ByteView(buf, kSlotBytes));
-        !st.ok()) {
-      file_.reset();
-      return finish(st);
-    }
+  if (auto st = write_copies(); !st.ok()) {
+    file_.reset();
+    return finish(st);
   }
   file_->sync([this, tmp](absl::Status s) {
     if (s.ok()) s = disk_.rename(tmp, path_);
@@ -106,22 +101,24 @@ void DurableMark::create_then_write() {
   });
 }
 
-void DurableMark::write_copies(int first, int end) {
-  // Two rounds: copies [0, kSlots - 1), synced, then the last one. A crash can tear only
-  // the copies of one round, so a valid copy always survives it (the old value or the new).
+absl::Status DurableMark::write_copies() {
   const int64_t offset = queue_.front().offset;
-  for (int slot = first; slot < end; slot++) {
+  for (int copy = 0; copy < kCopies; copy++) {
+    const int slot = next_bank_ * kCopies + copy;
     uint8_t buf[kSlotBytes];
     encode(buf, slot, sequence_ + 1, offset);
     if (auto st = file_->write(uint64_t(slot) * env::kSectorBytes, ByteView(buf, kSlotBytes));
         !st.ok()) {
-      return finish(st);
+      return st;
     }
   }
-  file_->sync([this, end](absl::Status s) {
-    if (s.ok() && end < kSlots) return write_copies(end, kSlots);
-    finish(s);
-  });
+  return absl::OkStatus();
+}
+
+void DurableMark::write_bank() {
+  // One synced round into the bank that does not hold value_: a crash tears only this bank.
+  if (auto st = write_copies(); !st.ok()) return finish(st);
+  file_->sync([this](absl::Status s) { finish(s); });
 }
 
 void DurableMark::finish(absl::Status s) {
@@ -132,6 +129,7 @@ void DurableMark::finish(absl::Status s) {
   if (s.ok()) {
     value_ = q.offset;
     damaged_ = false;
+    next_bank_ = 1 - next_bank_;  // after a failure, the bank of value_ stays untouched
   }
   start_next();  // before done(): it may queue another write
   q.done(s);

@@ -2,20 +2,24 @@
 // anything, so that recovery can tell a torn tail (never acknowledged, safe to drop) from
 // lost acknowledged data (a storage fault: the replica must abstain until repaired).
 //
-// The file holds kSlots copies of the mark, one per sector:
+// The file holds two banks of three copies of the mark, one copy per sector (slot = bank * 3
+// + copy):
 //   "KDM2" | u32 slot number | u64 sequence | i64 offset | u32 CRC-32C of the 24 bytes before.
 // A copy counts only if it is fully readable, its CRC verifies, it sits in the sector its slot
 // number names (a misdirected write lands a copy elsewhere), its offset is >= 0 and its
 // sequence is at most kSequenceMax (so that the next sequence never wraps).
 //
-// write() writes every copy with the next sequence, in two synced rounds (copies 0 and 1,
-// then copy 2); the mark is the valid copy with the highest sequence. Why three copies: once
-// a write has completed, one corruption event touches at most two of them (a misdirected
-// write leaves its own sector stale and damages another), so a valid copy of the newest mark
-// survives it. Why two rounds: a crash tears only the copies of the round in flight, so a
-// valid copy (the previous value or the new one) always survives a crash; with one round,
-// a crash could tear all three and leave the mark unknown (`keel sim --seed 779` lost
-// liveness that way: two of three replicas abstaining).
+// write() writes the three copies of one bank with the next sequence and syncs once; the
+// banks alternate, so a write never touches the bank that holds the newest completed value.
+// The mark is the valid copy with the highest sequence in either bank. Why three copies:
+// once a write has completed, one corruption event touches at most two of them (a
+// misdirected write leaves its own sector stale and damages another), so a valid copy of
+// the newest mark survives it. Why two banks: a crash tears only the bank being written, so
+// the other bank's copies of the previous value always survive it (with one bank written in
+// one round, a crash could tear all three and leave the mark unknown: `keel sim --seed 779`
+// lost liveness that way: two of three replicas abstaining). A new value read back from a
+// torn bank is safe: the log was durable up to it before the write began. (Until session 6
+// the same guarantees cost two synced rounds in one bank: copies 0 and 1, then copy 2.)
 // The file exists only once a write has completed: the first write fills `<path>.tmp`, syncs
 // it, renames it into place and syncs the directory. So a missing file means no mark was
 // ever written (nothing acknowledged), and a file with no valid copy means the mark is
@@ -40,7 +44,9 @@ namespace keel::cluster {
 
 class DurableMark {
  public:
-  static constexpr int kSlots = 3;
+  static constexpr int kCopies = 3;  // per bank
+  static constexpr int kBanks = 2;
+  static constexpr int kSlots = kCopies * kBanks;
   static constexpr size_t kSlotBytes = 28;
   // No honest file gets near it (one write per sync); a write past it fails with DataLoss.
   static constexpr uint64_t kSequenceMax = uint64_t{1} << 62;
@@ -70,7 +76,8 @@ class DurableMark {
   DurableMark(env::Disk& disk, std::string path) : disk_(disk), path_(std::move(path)) {}
   void start_next();
   void create_then_write();
-  void write_copies(int first, int end);
+  absl::Status write_copies();  // into bank next_bank_, with the next sequence
+  void write_bank();
   void finish(absl::Status s);
 
   env::Disk& disk_;
@@ -78,6 +85,7 @@ class DurableMark {
   std::unique_ptr<env::File> file_;  // null until the file exists
   std::optional<int64_t> value_;
   uint64_t sequence_ = 0;
+  int next_bank_ = 0;  // never the bank of value_ once a write has completed
   bool damaged_ = false;
   std::deque<Queued> queue_;  // front() is in flight
 };

@@ -94,22 +94,49 @@ TEST(DurableMark, QueuedWritesCompleteInOrder) {
   EXPECT_EQ(rig.mark->value(), 300);
 }
 
-// A crash while write(new) is in flight, at any step of it: the reopen finds the previous
-// value or the new one; never anything else, and never an unknown mark (a valid copy always
-// survives a crash: keel sim --seed 779 lost liveness when all three could tear at once).
+// A crash while write(new) is in flight, at any step of it, into either bank: the reopen
+// finds the previous value or the new one; never anything else, and never an unknown mark (a
+// valid copy always survives a crash: keel sim --seed 779 lost liveness when all three copies
+// of a one-round write could tear at once).
 TEST(DurableMark, CrashDuringWriteNeverGoesBack) {
   int old_value = 0, new_value = 0;
   for (uint64_t seed = 1; seed <= 300; seed++) {
     sim::DiskFaults faults;
     faults.crash_tear_weight = 3;
     Rig rig(seed, faults);
-    ASSERT_TRUE(rig.write(1000).ok());
-    rig.crash_during_write(2000, seed % 4);
+    const int64_t writes = 1 + int64_t(seed % 3);  // the crash hits bank 1, 0 or 1
+    for (int64_t i = 1; i <= writes; i++) ASSERT_TRUE(rig.write(i * 1000).ok());
+    const int64_t before = writes * 1000, after = before + 1000;
+    rig.crash_during_write(after, seed % 4 / 2);
     ASSERT_FALSE(rig.mark->damaged()) << seed;
-    ASSERT_TRUE(rig.mark->value() == 1000 || rig.mark->value() == 2000) << seed;
-    (rig.mark->value() == 1000 ? old_value : new_value)++;
+    ASSERT_TRUE(rig.mark->value() == before || rig.mark->value() == after) << seed;
+    (rig.mark->value() == before ? old_value : new_value)++;
   }
   // The crash model reaches both outcomes.
+  EXPECT_GT(old_value, 0);
+  EXPECT_GT(new_value, 0);
+}
+
+// A write that failed (its sync reported EIO: nothing it covered is durable) must not move
+// the next write onto the bank of the last completed value: a crash during that next write
+// would tear every copy that could still be valid, and the mark would read as unknown.
+TEST(DurableMark, AFailedWriteLeavesTheCompletedBankAlone) {
+  int old_value = 0, new_value = 0;
+  for (uint64_t seed = 1; seed <= 200; seed++) {
+    sim::DiskFaults faults;
+    faults.crash_tear_weight = 3;
+    Rig rig(seed, faults);
+    ASSERT_TRUE(rig.write(1000).ok());
+    sim::DiskFaults failing = faults;
+    failing.sync_eio_ppm = sim::DiskFaults::kMillion;
+    rig.disk.set_faults(failing);
+    ASSERT_FALSE(rig.write(2000).ok());
+    rig.disk.set_faults(faults);
+    rig.crash_during_write(3000, seed % 2);
+    ASSERT_FALSE(rig.mark->damaged()) << seed;
+    ASSERT_TRUE(rig.mark->value() == 1000 || rig.mark->value() == 3000) << seed;
+    (rig.mark->value() == 1000 ? old_value : new_value)++;
+  }
   EXPECT_GT(old_value, 0);
   EXPECT_GT(new_value, 0);
 }
@@ -132,9 +159,10 @@ TEST(DurableMark, CrashDuringFirstWriteIsNeverUnknown) {
   EXPECT_GT(written, 0);
 }
 
-// One corruption event after write(2000) completed (following 1000): the newest value
-// survives in another copy. Events at rest hit one sector; events during the write hit the
-// sector written (lost) or it and another (misdirected). With two copies, a misdirected write
+// One corruption event after the newest write completed (following one or two earlier ones,
+// so that the newest sits in either bank): the newest value survives in another copy of its
+// bank. Events at rest hit one sector; events during the write hit the sector written (lost)
+// or it and another (misdirected), in either bank. With two copies, a misdirected write
 // leaves one copy old and damages the other, so the mark read back the older value: that was
 // `keel sim --seed 390 --seconds 60` (a replica that had lost acknowledged data voted).
 TEST(DurableMark, OneCorruptionEventKeepsTheNewestValue) {
@@ -166,14 +194,17 @@ TEST(DurableMark, OneCorruptionEventKeepsTheNewestValue) {
     for (uint64_t slot = 0; slot < DurableMark::kSlots; slot++) {
       for (uint64_t other = 0; other < DurableMark::kSlots; other++) {
         if (other == slot) continue;
-        Rig rig(slot * 10 + other);
-        ASSERT_TRUE(rig.write(1000).ok());
-        if (c.during_write) c.inject(rig.disk, slot, other);
-        ASSERT_TRUE(rig.write(2000).ok());
-        if (!c.during_write) c.inject(rig.disk, slot, other);
-        rig.reopen();
-        EXPECT_EQ(rig.mark->value(), 2000) << c.name << " slot " << slot << " other " << other;
-        EXPECT_FALSE(rig.mark->damaged()) << c.name;
+        for (int64_t earlier = 1; earlier <= 2; earlier++) {
+          Rig rig(slot * 10 + other);
+          for (int64_t i = 1; i <= earlier; i++) ASSERT_TRUE(rig.write(i * 1000).ok());
+          if (c.during_write) c.inject(rig.disk, slot, other);
+          ASSERT_TRUE(rig.write(5000).ok());
+          if (!c.during_write) c.inject(rig.disk, slot, other);
+          rig.reopen();
+          EXPECT_EQ(rig.mark->value(), 5000)
+              << c.name << " slot " << slot << " other " << other << " after " << earlier;
+          EXPECT_FALSE(rig.mark->damaged()) << c.name;
+        }
       }
     }
   }
@@ -183,6 +214,7 @@ TEST(DurableMark, OneCorruptionEventKeepsTheNewestValue) {
 TEST(DurableMark, EveryCopyDamagedIsUnknown) {
   Rig rig(3);
   ASSERT_TRUE(rig.write(1000).ok());
+  ASSERT_TRUE(rig.write(1200).ok());  // both banks written
   for (uint64_t slot = 0; slot < DurableMark::kSlots; slot++) {
     ASSERT_TRUE(rig.disk.flip_bit(kPath, slot * env::kSectorBytes + 9, 0).ok());
   }
