@@ -795,7 +795,9 @@ void Raft::handle_append_response(const Message& m, Progress& pr) {
       pr.inflight.free_le(m.index());
     }
     if (maybe_commit()) {
-      bcast_append();
+      // The new commit index rides on appends that carry entries and on the next heartbeat;
+      // a follower with nothing to send gets no commit-only append.
+      bcast_append(/*send_if_empty=*/false);
     } else if (was_paused || pr.next <= log_.last_index()) {
       send_append_loop(from);
     }
@@ -866,9 +868,15 @@ void Raft::send_append_loop(uint64_t to) {
   }
 }
 
-void Raft::bcast_append() {
+void Raft::bcast_append(bool send_if_empty) {
   for (uint64_t v : voters_) {
-    if (v != id_) send_append_loop(v);
+    if (v == id_) continue;
+    // Without send_if_empty, skip a follower that would get an append without entries (it
+    // holds everything): what such an append would bring, the commit index, reaches it with
+    // the next heartbeat. One that needs a snapshot (next before the log start) has
+    // next <= last and still gets it; flow control applies as always (send_append).
+    if (!send_if_empty && progress_.at(v).next > log_.last_index()) continue;
+    send_append_loop(v);
   }
 }
 
@@ -1035,7 +1043,7 @@ void Raft::persisted(uint64_t ready_id) {
   if (role_ == Role::kLeader) {
     Progress& self = progress_.at(id_);
     self.match = std::max(self.match, log_.durable_last());
-    if (maybe_commit()) bcast_append();
+    if (maybe_commit()) bcast_append(/*send_if_empty=*/false);
   }
   maybe_clear_fault();
 }

@@ -208,7 +208,9 @@ class Raft {
   // Leader machinery.
   bool send_append(uint64_t to);
   void send_append_loop(uint64_t to);
-  void bcast_append();
+  // To every follower (send_append_loop). send_if_empty=false (a commit advance): only to
+  // followers with entries to send, as etcd's maybeSendAppend(to, sendIfEmpty=false).
+  void bcast_append(bool send_if_empty = true);
   void bcast_heartbeat();
   bool maybe_commit();
   bool quorum_active();
