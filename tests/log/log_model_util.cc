@@ -279,7 +279,7 @@ void World::corrupt(uint32_t file_pick, uint32_t where, int bit) {
   if (harness_->corrupt(path, where, bit)) corrupted_ = true;
 }
 
-bool World::cut_damage(int64_t offset) {
+bool World::cut_damage(int64_t offset, bool among_candidates) {
   absl::Status s = log_->truncate_damaged(offset);
   if (tracing()) {
     std::fprintf(stderr, "truncate_damaged(%lld): %s\n", (long long)offset, s.ToString().c_str());
@@ -296,10 +296,27 @@ bool World::cut_damage(int64_t offset) {
   RC_ASSERT(log_->stable_offset() <= offset);
   RC_ASSERT(log_->checkpoint_offset() <= offset);
   for (const Damage& d : log_->damage()) RC_ASSERT(d.last_offset < offset);
-  ModelLog n = current();
-  while (!n.batches.empty() && n.batches.back()->base >= offset) n.batches.pop_back();
-  // (RC_ASSERT evaluates both sides of ||.)
-  const bool ends_at_cut = n.batches.empty() || n.batches.back()->next == offset;
+  auto cut_model = [offset](ModelLog s) {
+    while (!s.batches.empty() && s.batches.back()->base >= offset) s.batches.pop_back();
+    return s;
+  };
+  auto ends_at = [offset](const ModelLog& s) {
+    return s.batches.empty() || s.batches.back()->next == offset;
+  };
+  ModelLog n = cut_model(current());
+  if (among_candidates && !ends_at(n)) {
+    // The log accepted the cut, so a batch begins at `offset` on the disk. After an ambiguous
+    // recovery the model's batch there is a guess: at the recovered start, a candidate's batch
+    // may begin below it (a truncated batch that held it) where the disk's begins at it. The
+    // log's answer rules that guess out; the model follows a candidate that agrees.
+    for (auto it = history_.rbegin(); it != history_.rend(); ++it) {
+      if (ModelLog c = cut_model(*it); ends_at(c)) {
+        n = std::move(c);
+        break;
+      }
+    }
+  }
+  const bool ends_at_cut = ends_at(n);
   RC_ASSERT(ends_at_cut);
   n.next = offset;
   floor_next_ = std::min(floor_next_, offset);
@@ -521,7 +538,7 @@ void World::check_recovered() {
       int64_t first = INT64_MAX;
       for (const Damage& d : log_->damage()) first = std::min(first, d.first_offset);
       RC_ASSERT(first <= at);
-      if (cut_damage(std::max(first, start))) return;
+      if (cut_damage(std::max(first, start), /*among_candidates=*/true)) return;
     }
     // The log failed (the next command restarts it, and may recover any candidate), or the
     // damage begins in the batch holding a start that is not a batch boundary; then the

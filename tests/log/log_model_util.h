@@ -95,7 +95,10 @@ class World {
   void restart_if_failed();
   void check_recovered();
   // truncate_damaged(offset) and the model's state after it; false if the log refused.
-  bool cut_damage(int64_t offset);
+  // among_candidates: history_ holds only the candidates of an ambiguous recovery (see
+  // check_recovered), and the model follows the first one, from its guess back, whose batches
+  // the log's cut agrees with.
+  bool cut_damage(int64_t offset, bool among_candidates = false);
   void check_read_result(int64_t from, size_t max_bytes, const ReadResult& r);
   bool covered_by_damage(int64_t offset) const;
   bool corrupted() const { return corrupted_ || harness_->corrupted(); }
