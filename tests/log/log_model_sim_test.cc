@@ -14,7 +14,7 @@
 namespace keel::log::testing {
 namespace {
 
-class SimHarness final : public DiskHarness {
+class SimHarness : public DiskHarness {
  public:
   SimHarness(uint64_t seed, const sim::DiskFaults& faults) : rig_(seed, faults) {
     rig_.disk.set_corruption_allowed(faults.bit_flip_ppm + faults.lost_write_ppm +
@@ -40,7 +40,7 @@ class SimHarness final : public DiskHarness {
     return rig_.disk.flip_bit(path, at, bit).ok();
   }
 
- private:
+ protected:
   SimRig rig_;
 };
 
@@ -100,34 +100,22 @@ TEST(LogModel, SimDiskWithCorruption) {
 // at a chosen moment: after the next run until idle (in World::open, the recovery round,
 // which rewrites and syncs the recovered tail), as an in-model unreadable sector written by
 // that round would be.
-class ScriptedHarness final : public DiskHarness {
+class ScriptedHarness final : public SimHarness {
  public:
-  ScriptedHarness() : rig_(1) {}
+  ScriptedHarness() : SimHarness(1, sim::DiskFaults{}) {}
   void unreadable_after_next_idle(std::string path, uint64_t sector) {
     unreadable_path_ = std::move(path);
     unreadable_sector_ = sector;
   }
-  env::Disk& disk() override { return rig_.disk; }
   void run_until_idle() override {
     rig_.run();
     if (unreadable_path_.empty()) return;
     ASSERT_TRUE(rig_.disk.make_unreadable(unreadable_path_, unreadable_sector_).ok());
     unreadable_path_.clear();
   }
-  void run_some(int events) override {
-    for (int i = 0; i < events; i++) {
-      if (!rig_.scheduler.step()) return;
-    }
-  }
-  bool corrupted() const override { return rig_.disk.stats().corruptions() > 0; }
-  bool crash() override {
-    rig_.disk.crash();
-    return true;
-  }
   bool corrupt(const std::string&, uint32_t, int) override { return false; }
 
  private:
-  SimRig rig_;
   std::string unreadable_path_;
   uint64_t unreadable_sector_ = 0;
 };
